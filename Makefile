@@ -1,0 +1,93 @@
+# utmkit: build lib/libvm.a, the tools in cmd/, tests, man pages.
+# make [all] | check | demo | bench | install | clean | lint | fuzz
+# SANITIZE=1 builds with AddressSanitizer and UBSan; VALGRIND=1 runs e2e tools under valgrind.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/utmkit
+DESTDIR ?=
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+PKGS = libconfuse json-c libbsd-overlay libplist-2.0
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -Ilib \
+	-DVM_DATADIR='"$(DATADIR)"' -DVM_SRCDIR='"$(CURDIR)"'
+ALL_LDFLAGS = $(LDFLAGS) -Wl,--as-needed
+ifeq ($(SANITIZE),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+ALL_LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Each tool links only what it uses; --as-needed drops the rest.
+LIBS_BASE = -lconfuse -ljson-c -lbsd -lplist-2.0 -lm
+LIBS_vm-qmp = -ledit
+LIBS_vm-create = -larchive
+LIBS_vm-pack = -larchive
+LIBS_vm-disk = -larchive
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(patsubst lib/%.c,build/lib/%.o,$(LIB_SRC))
+TOOL_SRC := $(sort $(wildcard cmd/vm-*.c))
+TOOLS := $(patsubst cmd/%.c,bin/%,$(TOOL_SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+MANS := $(sort $(wildcard man/*.[15]))
+
+all: $(TOOLS)
+
+build/lib/%.o: lib/%.c $(wildcard lib/*.h) | build/lib
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/libvm.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+bin/%: cmd/%.c build/libvm.a $(wildcard lib/*.h) | bin
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a $(LIBS_$*) $(LIBS_BASE)
+
+build/tests/%: tests/unit/%.c build/libvm.a $(wildcard lib/*.h tests/unit/*.h) | build/tests
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a -lcmocka -ledit -larchive $(LIBS_BASE)
+
+build/lib build/tests bin:
+	mkdir -p $@
+
+deps:
+	@scripts/install-deps
+
+# The demo guest: a Debian kernel and a busybox initramfs (scripts/mkguest).
+GUEST = build/guest/vmlinuz build/guest/initrd.img
+guest: $(GUEST)
+$(GUEST): scripts/mkguest $(wildcard share/guest/*)
+	scripts/mkguest build/guest
+
+check: deps
+	$(MAKE) all units guest
+	@tests/run $(TESTS)
+
+units: $(UNITS)
+
+demo: deps
+	$(MAKE) all guest
+	@scripts/demo
+
+bench: deps
+	$(MAKE) all guest
+	@scripts/bench
+
+lint:
+	@for m in $(MANS); do mandoc -T lint -W warning $$m || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)
+	for m in $(MANS); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	cp -R share/. $(DESTDIR)$(DATADIR)/
+
+clean:
+	rm -rf build bin
+
+.PHONY: all check units demo bench lint install clean deps guest
+.SECONDARY:

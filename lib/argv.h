@@ -1,0 +1,40 @@
+/* Config to QEMU command line: a pure function of the bundle and options
+ * (UTM's UTMQemuConfiguration+Arguments, with Linux equivalents). */
+#ifndef VM_ARGV_H
+#define VM_ARGV_H
+
+#include <stdbool.h>
+
+#include "bundle.h"
+
+struct argv_opts {
+	const char *runtime_dir; /* sockets live here; NULL = bundle_runtime_path() */
+	const char *accel;       /* "kvm", "tcg", "auto" ("-accel kvm -accel tcg"); NULL = config */
+	const char *qemu_dir;    /* $VM_QEMU_DIR; NULL = find on PATH (argv[0] is the bare name) */
+	bool paused;             /* -S */
+	bool snapshot;           /* -snapshot: discard disk writes */
+	bool exit_device;        /* isa-debug-exit on x86 (iobase 0xf4) */
+	int qmp_fd;              /* >= 0: an already listening socket passed to QEMU; -1 = path */
+	int console_fd;          /* likewise for the first serial port's socket; -1 = path */
+	bool no_defaults_check;  /* skip file existence checks (vm-argv on a copied config) */
+};
+#define ARGV_OPTS_INIT { .qmp_fd = -1, .console_fd = -1 }
+
+/* Runtime file names inside the runtime dir. */
+#define RT_QMP "qmp.sock"
+#define RT_CONSOLE "console.sock" /* first serial port, when it is not a file/pty */
+#define RT_CONSOLE_LOG "console.log"
+#define RT_PID "pid"
+#define RT_LOCK "lock"
+#define RT_VNC "vnc.sock"
+#define RT_SPICE "spice.sock"
+#define RT_SWTPM "swtpm.sock"
+#define RT_ACCEL "accel" /* the accelerator the running VM uses */
+
+/* Builds argv (program first) into out. Returns 0, or -1 with *err naming the key. */
+int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err);
+
+/* QEMU option values escape commas by doubling them. */
+char *qemu_escape(const char *s);
+
+#endif

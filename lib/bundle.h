@@ -1,0 +1,51 @@
+/* A .utm bundle: a folder with vm.conf (or UTM's config.plist) and Data/. */
+#ifndef VM_BUNDLE_H
+#define VM_BUNDLE_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+enum bundle_format { BUNDLE_VMCONF, BUNDLE_PLIST };
+
+struct bundle {
+	char *path;      /* as found: "dir/demo.utm" (no trailing slash) */
+	char *conf_path; /* path/vm.conf */
+	enum bundle_format format;
+	struct vm_config cfg;
+	bool allow_abs; /* paths outside the bundle were asked for (--allow-path) */
+};
+
+/* Find a bundle: a path (with or without .utm), else NAME or NAME.utm in each
+ * folder of $VM_PATH. Returns a malloc'd path or NULL with errno. */
+char *bundle_find(const char *name_or_path);
+
+/* Open and parse. On failure returns -1 and *err is one line naming the file. */
+int bundle_open(struct bundle *b, const char *name_or_path, char **err);
+void bundle_close(struct bundle *b);
+
+/* Write b->cfg back, atomically. */
+int bundle_save(struct bundle *b, char **err);
+
+/* Create a new bundle at path from cfg: built in a temporary folder beside it,
+ * renamed into place at the end. make_data is called with the temporary
+ * bundle path to create images; if it fails nothing is left behind. */
+int bundle_create(const char *path, const struct vm_config *cfg,
+		  int (*make_data)(const char *tmp_bundle, void *arg), void *arg, char **err);
+
+/* Resolve a file name from the config to a path: bare names live in Data/;
+ * absolute paths are allowed only when b->allow_abs or the path is inside the
+ * bundle; ".." escapes are refused. Returns malloc'd path or NULL with *err. */
+char *bundle_resolve(const struct bundle *b, const char *name, char **err);
+/* The same check, without a bundle: is name a safe bare/relative name? */
+bool bundle_name_is_safe(const char *name);
+
+/* Runtime directory for this VM: $XDG_RUNTIME_DIR/vm/UUID or
+ * /tmp/vm-UID/UUID, created 0700. file may be NULL for the directory. */
+char *bundle_runtime_path(const struct bundle *b, const char *file);
+char *runtime_base(void); /* the parent of every VM's runtime dir, created 0700 */
+
+/* The bundle's display name: its folder name without .utm. */
+char *bundle_display_name(const char *path);
+
+#endif

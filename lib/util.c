@@ -1,0 +1,526 @@
+#include "util.h"
+
+
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int vm_verbose;
+bool vm_quiet;
+
+static void vwarn_common(const char *fmt, va_list ap, int errnum)
+{
+	fprintf(stderr, "%s: ", getprogname());
+	vfprintf(stderr, fmt, ap);
+	if (errnum)
+		fprintf(stderr, ": %s", strerror(errnum));
+	fputc('\n', stderr);
+}
+
+void vm_warnx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_common(fmt, ap, 0);
+	va_end(ap);
+}
+
+void vm_warn(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_common(fmt, ap, e);
+	va_end(ap);
+}
+
+void vm_errx(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_common(fmt, ap, 0);
+	va_end(ap);
+	exit(status);
+}
+
+void vm_err(int status, const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_common(fmt, ap, e);
+	va_end(ap);
+	exit(status);
+}
+
+void vm_info(const char *fmt, ...)
+{
+	if (!vm_verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn_common(fmt, ap, 0);
+	va_end(ap);
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		vm_err(EXIT_FAIL, "malloc");
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		vm_err(EXIT_FAIL, "calloc");
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		vm_err(EXIT_FAIL, "realloc");
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		vm_err(EXIT_FAIL, "strdup");
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		vm_err(EXIT_FAIL, "asprintf");
+	va_end(ap);
+	return s;
+}
+
+void strv_push(struct strv *sv, const char *s)
+{
+	if (sv->n + 2 > sv->cap) {
+		sv->cap = sv->cap ? sv->cap * 2 : 16;
+		sv->v = xrealloc(sv->v, sv->cap * sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = xstrdup(s);
+	sv->v[sv->n] = NULL;
+}
+
+void strv_pushf(struct strv *sv, const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		vm_err(EXIT_FAIL, "asprintf");
+	va_end(ap);
+	strv_push(sv, s);
+	free(s);
+}
+
+void strv_free(struct strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = sv->cap = 0;
+}
+
+void strv_copy(struct strv *dst, const struct strv *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		strv_push(dst, src->v[i]);
+}
+
+bool strv_contains(const struct strv *sv, const char *s)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->s = xrealloc(b->s, cap);
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	char *s;
+	int n;
+	va_list ap;
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		vm_err(EXIT_FAIL, "asprintf");
+	buf_add(b, s, (size_t)n);
+	free(s);
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->s);
+	b->s = NULL;
+	b->len = b->cap = 0;
+}
+
+int parse_size(const char *s, uint64_t default_unit, uint64_t *bytes)
+{
+	const char *p = s;
+	uint64_t whole = 0, frac = 0, fracdiv = 1, unit = default_unit;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (whole > (UINT64_MAX - 9) / 10)
+			return -1;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (fracdiv < 1000000000ULL) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				fracdiv *= 10;
+			}
+		}
+	}
+	if (*p) {
+		switch (toupper((unsigned char)*p)) {
+		case 'B': unit = 1; break;
+		case 'K': unit = 1ULL << 10; break;
+		case 'M': unit = 1ULL << 20; break;
+		case 'G': unit = 1ULL << 30; break;
+		case 'T': unit = 1ULL << 40; break;
+		default: return -1;
+		}
+		p++;
+		/* accept K, KB, KiB, M, MB, MiB ... */
+		if (unit != 1 && (*p == 'i' || *p == 'I'))
+			p++;
+		if (unit != 1 && (*p == 'b' || *p == 'B'))
+			p++;
+		if (*p)
+			return -1;
+	}
+	if (whole > UINT64_MAX / unit)
+		return -1;
+	uint64_t r = whole * unit;
+	uint64_t f = (uint64_t)((long double)frac / (long double)fracdiv * (long double)unit);
+	if (r > UINT64_MAX - f)
+		return -1;
+	*bytes = r + f;
+	return 0;
+}
+
+int parse_int(const char *s, long long min, long long max, long long *out, const char **errstr)
+{
+	const char *e = NULL;
+	long long v = strtonum(s, min, max, &e);
+	if (e) {
+		if (errstr)
+			*errstr = e;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1", NULL};
+	static const char *const no[] = {"false", "no", "off", "0", NULL};
+	if (str_in(s, yes))
+		*out = true;
+	else if (str_in(s, no))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+char *format_size(uint64_t bytes)
+{
+	static const char units[] = "TGMK";
+	for (int i = 0; i < 4; i++) {
+		uint64_t u = 1ULL << (10 * (4 - i));
+		if (bytes && bytes % u == 0)
+			return xasprintf("%llu%c", (unsigned long long)(bytes / u), units[i]);
+	}
+	return xasprintf("%llu", (unsigned long long)bytes);
+}
+
+void shell_quote(struct buf *b, const char *s)
+{
+	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_-+=:,./";
+	if (*s && strspn(s, safe) == strlen(s)) {
+		buf_puts(b, s);
+		return;
+	}
+	buf_puts(b, "'");
+	for (; *s; s++) {
+		if (*s == '\'')
+			buf_puts(b, "'\\''");
+		else
+			buf_add(b, s, 1);
+	}
+	buf_puts(b, "'");
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+	int fd = mkstemp(tmp), saved;
+	if (fd < 0) {
+		free(tmp);
+		return -1;
+	}
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	free(tmp);
+	char *dir = dir_of(path);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	errno = saved;
+	return -1;
+}
+
+char *read_file(const char *path, size_t *lenp)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct buf b = {0};
+	char chunk[8192];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			buf_free(&b);
+			errno = e;
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		buf_add(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	if (!b.s)
+		b.s = xstrdup("");
+	if (lenp)
+		*lenp = b.len;
+	return b.s;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int r = mkdir(p, mode);
+	free(p);
+	if (r < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(path);
+		if (!d)
+			return -1;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char *sub = path_join(path, de->d_name);
+			rm_rf(sub);
+			free(sub);
+		}
+		closedir(d);
+		return rmdir(path);
+	}
+	return unlink(path);
+}
+
+char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	if (la && a[la - 1] == '/')
+		return xasprintf("%s%s", a, b);
+	return xasprintf("%s/%s", a, b);
+}
+
+bool file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+bool str_in(const char *s, const char *const *list)
+{
+	if (!s)
+		return false;
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void random_bytes(unsigned char *p, size_t n)
+{
+	arc4random_buf(p, n);
+}
+
+void uuid_generate_str(char out[37])
+{
+	unsigned char u[16];
+	random_bytes(u, sizeof u);
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+		 u[14], u[15]);
+}
+
+void mac_generate_str(char out[18])
+{
+	unsigned char m[3];
+	random_bytes(m, sizeof m);
+	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", m[0], m[1], m[2]);
+}
+
+bool uuid_valid(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+bool mac_valid(const char *s)
+{
+	if (strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 17; i++) {
+		if (i % 3 == 2) {
+			if (s[i] != ':')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	/* a multicast MAC cannot be a NIC's address */
+	unsigned first = (unsigned)strtoul(s, NULL, 16);
+	return (first & 1) == 0;
+}
+
+void usage_exit(const char *usage, int status)
+{
+	fputs(usage, status ? stderr : stdout);
+	exit(status);
+}
+
+void version_exit(void)
+{
+	printf("%s (utmkit) %s\n", getprogname(), VM_VERSION);
+	exit(0);
+}

@@ -1,0 +1,51 @@
+# Shared helpers for end-to-end tests: TAP output, a scratch folder, cleanup.
+# Source it: . "$(dirname "$0")/lib.sh"
+set -u
+VM_TOP=${VM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+PATH="$VM_TOP/bin:$PATH"
+export VM_ACCEL=tcg
+GUEST_DIR="$VM_TOP/build/guest"
+T=$(mktemp -d "${TMPDIR:-/tmp}/utmkit-test.XXXXXX")
+# A private runtime dir per test file so parallel tests never meet.
+export XDG_RUNTIME_DIR="$T/run"
+mkdir -p "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+_n=0
+_cleanup_cmds=""
+
+cleanup() {
+	eval "$_cleanup_cmds"
+	# kill any QEMU or tool still running from this test's runtime dir
+	for p in "$XDG_RUNTIME_DIR"/vm/*/pid; do
+		[ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+at_exit() { _cleanup_cmds="$_cleanup_cmds
+$1"; }
+
+ok() { _n=$((_n + 1)); echo "ok $_n - $*"; }
+not_ok() { _n=$((_n + 1)); echo "not ok $_n - $*"; }
+
+# check DESC CMD...: passes when CMD exits 0
+check() {
+	d=$1; shift
+	if "$@"; then ok "$d"; else not_ok "$d (command: $*)"; fi
+}
+# check_fail DESC STATUS CMD...: passes when CMD exits with STATUS
+check_status() {
+	d=$1; want=$2; shift 2
+	"$@"; got=$?
+	if [ "$got" -eq "$want" ]; then ok "$d"; else not_ok "$d (status $got, wanted $want)"; fi
+}
+# check_eq DESC GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (got '$2', wanted '$3')"; fi
+}
+# check_match DESC TEXT PATTERN (grep -E)
+check_match() {
+	if printf '%s\n' "$2" | grep -Eq -- "$3"; then ok "$1"; else not_ok "$1 ('$2' does not match /$3/)"; fi
+}
+skip() { _n=$((_n + 1)); echo "ok $_n - # SKIP $*"; }
