@@ -23,6 +23,8 @@ char *bundle_find(const char *name_or_path);
 /* Open and parse. On failure returns -1 and *err is one line naming the file. */
 int bundle_open(struct bundle *b, const char *name_or_path, char **err);
 void bundle_close(struct bundle *b);
+/* bundle_open, or print "TOOL: error" and exit 1. */
+void bundle_open_or_die(struct bundle *b, const char *name_or_path);
 
 /* Write b->cfg back, atomically. */
 int bundle_save(struct bundle *b, char **err);

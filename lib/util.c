@@ -524,3 +524,21 @@ void version_exit(void)
 	printf("%s (utmkit) %s\n", getprogname(), VM_VERSION);
 	exit(0);
 }
+
+void cli_common(int ch, const char *usage)
+{
+	switch (ch) {
+	case 'h':
+		usage_exit(usage, 0);
+	case 'V':
+		version_exit();
+	case 'q':
+		vm_quiet = true;
+		return;
+	case 'v':
+		vm_verbose++;
+		return;
+	default:
+		usage_exit(usage, EXIT_USAGE);
+	}
+}

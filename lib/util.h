@@ -87,4 +87,14 @@ bool mac_valid(const char *s);
 _Noreturn void usage_exit(const char *usage, int status);
 void version_exit(void) __attribute__((noreturn));
 
+/* Options every tool has. Put CLI_COMMON_LONGOPTS in the getopt_long table and
+ * CLI_COMMON_SHORTOPTS ("hVqv") in the short string; in the switch, the
+ * default case calls cli_common(ch, usage), which handles -h -V -q -v and
+ * exits 2 with the usage on anything unknown. */
+#define CLI_COMMON_SHORTOPTS "hVqv"
+#define CLI_COMMON_LONGOPTS                                                                        \
+	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},                     \
+	    {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}
+void cli_common(int ch, const char *usage);
+
 #endif
