@@ -14,7 +14,12 @@ struct bundle {
 	enum bundle_format format;
 	struct vm_config cfg;
 	bool allow_abs; /* paths outside the bundle were asked for (--allow-path) */
+	int lock_fd;    /* BUNDLE_LOCK: the bundle folder, flock'ed */
 };
+
+/* bundle_open flags. BUNDLE_LOCK: take an exclusive lock on the bundle
+ * before reading, so read-modify-write (vm-config set) never loses an update. */
+#define BUNDLE_LOCK 1
 
 /* Find a bundle: a path (with or without .utm), else NAME or NAME.utm in each
  * folder of $VM_PATH. Returns a malloc'd path or NULL with errno. */
@@ -22,9 +27,14 @@ char *bundle_find(const char *name_or_path);
 
 /* Open and parse. On failure returns -1 and *err is one line naming the file. */
 int bundle_open(struct bundle *b, const char *name_or_path, char **err);
+int bundle_open_flags(struct bundle *b, const char *name_or_path, int flags, char **err);
 void bundle_close(struct bundle *b);
 /* bundle_open, or print "TOOL: error" and exit 1. */
 void bundle_open_or_die(struct bundle *b, const char *name_or_path);
+void bundle_open_flags_or_die(struct bundle *b, const char *name_or_path, int flags);
+
+/* The config with every default filled in (a deep copy; config_free it). */
+void bundle_effective_config(const struct bundle *b, struct vm_config *out);
 
 /* Write b->cfg back, atomically. */
 int bundle_save(struct bundle *b, char **err);

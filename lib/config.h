@@ -34,7 +34,7 @@ struct vm_net {
 	char *ifname;  /* tap */
 	char *bridge;  /* bridge */
 	char *address; /* socket/mcast: HOST:PORT */
-	char *listen;  /* socket: listen (server) or connect */
+	bool listen;   /* socket: listen (server) or connect */
 	char *subnet;  /* user: guest network CIDR */
 };
 
@@ -119,6 +119,11 @@ extern const char *const config_arches[];
 void config_init(struct vm_config *c);
 void config_free(struct vm_config *c);
 
+/* A deep copy. */
+void config_copy(struct vm_config *dst, const struct vm_config *src);
+/* Give a new VM its identity: a fresh UUID and NIC MAC addresses. */
+void config_new_identity(struct vm_config *c);
+
 /* Fill unset fields with the defaults for c->arch and c->machine. */
 void config_apply_defaults(struct vm_config *c);
 
@@ -150,6 +155,15 @@ int config_parse_vmconf(struct vm_config *c, const char *path, const char *text,
 char *config_format_vmconf(const struct vm_config *c);
 /* JSON text of every field (json-c). */
 char *config_format_json(const struct vm_config *c, bool pretty);
+
+/* Table-driven access, shared by the codecs and vm-config. */
+void *config_section_elem(const struct vm_config *c, enum section_kind k, size_t i);
+size_t config_section_count(const struct vm_config *c, enum section_kind k);
+int config_field_set(void *base, const struct field *f, const char *key, const char *value, char **err);
+bool config_field_get(const void *base, const struct field *f, struct buf *out);
+bool config_id_valid(const char *id);
+bool config_has_pci(const struct vm_config *c);
+const char *config_default_interface(const struct vm_config *c, const char *media);
 
 /* The qemu-system-ARCH suffix for an architecture. */
 const char *config_qemu_arch(const char *arch);

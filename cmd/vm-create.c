@@ -1,0 +1,288 @@
+/* vm-create: make a new bundle from flags. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "proc.h"
+
+static const char usage[] =
+    "usage: vm-create [options] PATH[.utm]\n"
+    "Make a new VM bundle and print its path.\n"
+    "  -n, --name NAME        display name (default: from PATH)\n"
+    "  -a, --arch ARCH        x86_64 (default), aarch64, riscv64, ppc, m68k, ...\n"
+    "  -M, --machine TYPE     QEMU machine type (default: per architecture)\n"
+    "  -m, --memory SIZE      memory, e.g. 512M or 2G (default 512M)\n"
+    "  -c, --cpus N           virtual CPUs (default 1)\n"
+    "  -d, --disk SIZE        a new qcow2 disk in Data/ (repeatable)\n"
+    "  -C, --cdrom FILE       a CD-ROM drive with FILE (repeatable; - for an empty drive)\n"
+    "  -k, --kernel FILE      kernel for direct boot (copied into Data/)\n"
+    "  -i, --initrd FILE      initial ramdisk (copied into Data/)\n"
+    "  -A, --append CMDLINE   kernel command line\n"
+    "  -f, --firmware TYPE    bios, uefi or none\n"
+    "  -N, --net MODE         user, none, tap:IF, bridge:BR, socket:HOST:PORT,\n"
+    "                         listen:HOST:PORT, mcast:ADDR:PORT (repeatable; default user)\n"
+    "  -F, --forward RULE     port forward on the last user network, e.g. tcp:2222-:22\n"
+    "  -D, --display TYPE     none (default), vnc or spice (a unix socket)\n"
+    "  -e, --extra ARG        extra QEMU argument (repeatable)\n"
+    "  -s, --set KEY=VALUE    any configuration key (see vm-config(1); repeatable)\n"
+    "  -h, --help             this help\n"
+    "  -V, --version          print the version\n";
+
+struct plan {
+	struct strv disks;  /* sizes, in bytes, as decimal strings */
+	struct strv copies; /* pairs: source path, name in Data/ */
+	char *efi_template;
+};
+
+/* Runs inside the temporary bundle: images, copies, UEFI variables. */
+static int make_data(const char *tmp, void *arg)
+{
+	struct plan *p = arg;
+	for (size_t i = 0; i < p->disks.n; i += 2) {
+		char *img = xasprintf("%s/Data/%s", tmp, p->disks.v[i]);
+		char *const av[] = {"qemu-img", "create", "-q", "-f", "qcow2", img, p->disks.v[i + 1], NULL};
+		struct buf err = {0};
+		int st = proc_run(av, NULL, &err);
+		free(img);
+		if (st != 0) {
+			char *line = proc_error_line("qemu-img", st, &err);
+			vm_warnx("%s", line);
+			free(line);
+			buf_free(&err);
+			return -1;
+		}
+		buf_free(&err);
+	}
+	for (size_t i = 0; i + 1 < p->copies.n; i += 2) {
+		size_t len;
+		char *data = read_file(p->copies.v[i], &len);
+		if (!data) {
+			vm_warn("%s", p->copies.v[i]);
+			return -1;
+		}
+		char *dst = xasprintf("%s/Data/%s", tmp, p->copies.v[i + 1]);
+		int r = write_file_atomic(dst, data, len, 0644);
+		if (r < 0)
+			vm_warn("%s", dst);
+		free(dst);
+		free(data);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static char *basename_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return xstrdup(s ? s + 1 : path);
+}
+
+static void set_or_die(struct vm_config *c, const char *key, const char *value)
+{
+	char *err = NULL;
+	if (config_set(c, key, value, &err) < 0)
+		vm_errx(EXIT_USAGE, "%s", err);
+}
+
+/* Copy FILE into Data/ and name it in the config. */
+static void copy_in(struct plan *p, struct vm_config *c, const char *key, const char *file)
+{
+	if (access(file, R_OK) < 0)
+		vm_err(EXIT_FAIL, "%s", file);
+	char *base = basename_of(file);
+	for (size_t i = 1; i < p->copies.n; i += 2)
+		if (!strcmp(p->copies.v[i], base))
+			vm_errx(EXIT_USAGE, "%s: two files named %s", file, base);
+	strv_push(&p->copies, file);
+	strv_push(&p->copies, base);
+	set_or_die(c, key, base);
+	free(base);
+}
+
+/* "tcp:2222-:22" is "tcp::2222-:22" without the empty host address. */
+static char *normalize_forward(const char *rule)
+{
+	const char *colon = strchr(rule, ':');
+	const char *dash = strchr(rule, '-');
+	if (colon && dash && !memchr(colon + 1, ':', (size_t)(dash - colon - 1)))
+		return xasprintf("%.*s:%s", (int)(colon - rule + 1), rule, colon + 1);
+	return xstrdup(rule);
+}
+
+static void add_net(struct vm_config *c, const char *spec)
+{
+	char *id = config_new_id(c, SEC_NET, "net");
+	struct vm_net *n = config_add_net(c, id);
+	const char *arg = strchr(spec, ':');
+	size_t mlen = arg ? (size_t)(arg - spec) : strlen(spec);
+	char *mode = strndup(spec, mlen);
+	arg = arg ? arg + 1 : NULL;
+	char *key = xasprintf("net.%s.mode", id);
+	if (!strcmp(mode, "listen")) {
+		set_or_die(c, key, "socket");
+		n->listen = true;
+	} else {
+		set_or_die(c, key, mode);
+	}
+	free(key);
+	if (arg) {
+		if (!strcmp(mode, "tap"))
+			n->ifname = xstrdup(arg);
+		else if (!strcmp(mode, "bridge"))
+			n->bridge = xstrdup(arg);
+		else if (!strcmp(mode, "socket") || !strcmp(mode, "listen") || !strcmp(mode, "mcast"))
+			n->address = xstrdup(arg);
+		else
+			vm_errx(EXIT_USAGE, "--net %s: mode %s takes no argument", spec, mode);
+	}
+	free(mode);
+	free(id);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, 'n'},	 {"arch", required_argument, NULL, 'a'},
+	    {"machine", required_argument, NULL, 'M'},	 {"memory", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'c'},	 {"disk", required_argument, NULL, 'd'},
+	    {"cdrom", required_argument, NULL, 'C'},	 {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},	 {"append", required_argument, NULL, 'A'},
+	    {"firmware", required_argument, NULL, 'f'}, {"net", required_argument, NULL, 'N'},
+	    {"forward", required_argument, NULL, 'F'},	 {"display", required_argument, NULL, 'D'},
+	    {"extra", required_argument, NULL, 'e'},	 {"set", required_argument, NULL, 's'},
+	    CLI_COMMON_LONGOPTS,			 {NULL, 0, NULL, 0}};
+	struct vm_config c;
+	struct plan plan = {0};
+	struct strv disks = {0}, cdroms = {0}, forwards = {0};
+	bool nets_given = false;
+	config_init(&c);
+	int ch;
+	while ((ch = getopt_long(argc, argv, "n:a:M:m:c:d:C:k:i:A:f:N:F:D:e:s:" CLI_COMMON_SHORTOPTS, longopts,
+				 NULL)) != -1) {
+		switch (ch) {
+		case 'n': set_or_die(&c, "name", optarg); break;
+		case 'a': set_or_die(&c, "arch", optarg); break;
+		case 'M': set_or_die(&c, "machine", optarg); break;
+		case 'm': set_or_die(&c, "memory", optarg); break;
+		case 'c': set_or_die(&c, "cpus", optarg); break;
+		case 'd': strv_push(&disks, optarg); break;
+		case 'C': strv_push(&cdroms, optarg); break;
+		case 'k': copy_in(&plan, &c, "kernel", optarg); break;
+		case 'i': copy_in(&plan, &c, "initrd", optarg); break;
+		case 'A': set_or_die(&c, "append", optarg); break;
+		case 'f': set_or_die(&c, "firmware", optarg); break;
+		case 'N':
+			nets_given = true;
+			add_net(&c, optarg);
+			break;
+		case 'F': strv_push(&forwards, optarg); break;
+		case 'D': set_or_die(&c, "display", optarg); break;
+		case 'e': config_add(&c, "extra_args", optarg, NULL); break;
+		case 's': {
+			char *eq = strchr(optarg, '=');
+			if (!eq)
+				vm_errx(EXIT_USAGE, "--set %s: expected KEY=VALUE", optarg);
+			*eq = '\0';
+			set_or_die(&c, optarg, eq + 1);
+			break;
+		}
+		default: cli_common(ch, usage);
+		}
+	}
+	if (argc - optind != 1)
+		usage_exit(usage, EXIT_USAGE);
+
+	const char *arg = argv[optind];
+	size_t alen = strlen(arg);
+	while (alen > 1 && arg[alen - 1] == '/')
+		alen--;
+	char *path = alen > 4 && !strncmp(arg + alen - 4, ".utm", 4) ? strndup(arg, alen)
+								     : xasprintf("%.*s.utm", (int)alen, arg);
+	if (!c.name) {
+		char *dn = bundle_display_name(path);
+		c.name = dn;
+	}
+	if (!nets_given)
+		add_net(&c, "user");
+	for (size_t i = 0; i < forwards.n; i++) {
+		struct vm_net *last = NULL;
+		for (size_t j = 0; j < c.nnets; j++)
+			if (!strcmp(c.nets[j].mode, "user"))
+				last = &c.nets[j];
+		if (!last)
+			vm_errx(EXIT_USAGE, "--forward %s: needs a user-mode network", forwards.v[i]);
+		char *rule = normalize_forward(forwards.v[i]);
+		strv_push(&last->forward, rule);
+		free(rule);
+	}
+	for (size_t i = 0; i < disks.n; i++) {
+		uint64_t bytes;
+		if (parse_size(disks.v[i], 1ULL << 30, &bytes) < 0 || bytes < 1 << 20)
+			vm_errx(EXIT_USAGE, "--disk %s: not a size (e.g. 10G, 512M)", disks.v[i]);
+		char *id = config_new_id(&c, SEC_DRIVE, "hd");
+		char *img = xasprintf("%s.qcow2", id);
+		config_add_drive(&c, id)->image = xstrdup(img);
+		strv_push(&plan.disks, img);
+		strv_pushf(&plan.disks, "%llu", (unsigned long long)bytes);
+		free(img);
+		free(id);
+	}
+	for (size_t i = 0; i < cdroms.n; i++) {
+		char *id = config_new_id(&c, SEC_DRIVE, "cd");
+		struct vm_drive *d = config_add_drive(&c, id);
+		d->media = xstrdup("cdrom");
+		d->removable = d->readonly = true;
+		if (strcmp(cdroms.v[i], "-")) {
+			char *real = realpath(cdroms.v[i], NULL);
+			if (!real)
+				vm_err(EXIT_FAIL, "%s", cdroms.v[i]);
+			d->image = real;
+		}
+		free(id);
+	}
+	config_new_identity(&c);
+	struct vm_config eff;
+	config_copy(&eff, &c);
+	config_apply_defaults(&eff);
+	if (!strcmp(eff.firmware, "uefi")) {
+		/* a per-bundle copy of the variable store, like UTM's efi_vars.fd */
+		const char *tmpl = !strcmp(eff.arch, "x86_64")	  ? "/usr/share/OVMF/OVMF_VARS_4M.fd"
+				   : !strcmp(eff.arch, "aarch64") ? "/usr/share/AAVMF/AAVMF_VARS.fd"
+								  : NULL;
+		if (!tmpl || access(tmpl, R_OK) < 0)
+			vm_errx(EXIT_FAIL, "firmware: no UEFI variable store for %s (install ovmf or qemu-efi-aarch64)",
+				eff.arch);
+		strv_push(&plan.copies, tmpl);
+		strv_push(&plan.copies, "efi_vars.fd");
+		set_or_die(&c, "efi_vars", "efi_vars.fd");
+	}
+	struct buf errs = {0};
+	if (config_validate(&eff, &errs)) {
+		char *nl = strchr(errs.s, '\n');
+		*nl = '\0';
+		vm_errx(EXIT_USAGE, "%s", errs.s);
+	}
+	char *err = NULL;
+	if (bundle_create(path, &c, make_data, &plan, &err) < 0) {
+		vm_warnx("%s", err);
+		free(err);
+		return EXIT_FAIL;
+	}
+	if (!vm_quiet)
+		puts(path);
+	free(path);
+	config_free(&c);
+	config_free(&eff);
+	strv_free(&plan.disks);
+	strv_free(&plan.copies);
+	strv_free(&disks);
+	strv_free(&cdroms);
+	strv_free(&forwards);
+	return 0;
+}

@@ -1,0 +1,562 @@
+/* Config to QEMU argv (UTM's UTMQemuConfiguration+Arguments, for Linux).
+ * Pure: the same bundle and options always give the same argv. */
+#include "argv.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *qemu_escape(const char *s)
+{
+	struct buf b = {0};
+	for (; *s; s++) {
+		buf_add(&b, s, 1);
+		if (*s == ',')
+			buf_add(&b, s, 1);
+	}
+	return b.s ? b.s : xstrdup("");
+}
+
+struct ctx {
+	const struct bundle *b;
+	const struct vm_config *c;
+	const struct argv_opts *o;
+	struct strv *out;
+	char *rt;	   /* runtime dir */
+	const char *accel; /* kvm tcg auto */
+	char **err;
+	int bootindex;
+	int ide_bus, ide_unit;
+	bool scsi_added, usb_added;
+};
+
+static void add(struct ctx *x, const char *s)
+{
+	strv_push(x->out, s);
+}
+
+static void add2(struct ctx *x, const char *opt, const char *val)
+{
+	strv_push(x->out, opt);
+	strv_push(x->out, val);
+}
+
+static char *rt_file(struct ctx *x, const char *name)
+{
+	char *p = path_join(x->rt, name), *e = qemu_escape(p);
+	free(p);
+	return e;
+}
+
+/* A file the config names, resolved inside the bundle and escaped for QEMU. */
+static char *file_arg(struct ctx *x, const char *key, const char *name)
+{
+	char *e = NULL, *p = bundle_resolve(x->b, name, &e);
+	if (!p) {
+		free(*x->err);
+		*x->err = xasprintf("%s: %s", key, e);
+		free(e);
+		return NULL;
+	}
+	char *q = qemu_escape(p);
+	free(p);
+	return q;
+}
+
+static const char *image_format(struct ctx *x, const struct vm_drive *d, const char *path)
+{
+	if (d->format)
+		return d->format;
+	/* Probe the header ourselves: QEMU's probing of raw images is unsafe, and an
+	 * explicit format keeps argv stable. */
+	char *e = NULL, *p = bundle_resolve(x->b, path, &e);
+	free(e);
+	unsigned char h[8] = {0};
+	int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+	free(p);
+	if (fd >= 0) {
+		ssize_t n = read(fd, h, sizeof h);
+		close(fd);
+		if (n >= 4 && !memcmp(h, "QFI\xfb", 4))
+			return "qcow2";
+		if (n >= 4 && !memcmp(h, "KDMV", 4))
+			return "vmdk";
+		if (n >= 8 && !memcmp(h, "vhdxfile", 8))
+			return "vhdx";
+		return "raw";
+	}
+	size_t n = strlen(path);
+	if (n > 6 && !strcmp(path + n - 6, ".qcow2"))
+		return "qcow2";
+	return "raw";
+}
+
+static const char *pci_or_ccw(struct ctx *x, const char *pci)
+{
+	static char buf[64];
+	if (strcmp(x->c->arch, "s390x"))
+		return pci;
+	/* virtio-blk-pci -> virtio-blk-ccw */
+	snprintf(buf, sizeof buf, "%.*s-ccw", (int)(strlen(pci) - 4), pci);
+	return buf;
+}
+
+static int add_usb_bus(struct ctx *x)
+{
+	if (x->usb_added)
+		return 0;
+	x->usb_added = true;
+	add2(x, "-device", !strcmp(x->c->usb, "2.0") ? "usb-ehci,id=usb" : "qemu-xhci,id=usb");
+	return 0;
+}
+
+static int drives(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	bool pc = config_is_x86(c) && !has_prefix(c->machine, "q35");
+	for (size_t i = 0; i < c->ndrives; i++) {
+		const struct vm_drive *d = &c->drives[i];
+		bool cd = !strcmp(d->media, "cdrom");
+		char *key = xasprintf("drive.%s.image", d->id);
+		struct buf drv = {0};
+		const char *iface = d->interface;
+		const char *ifarg = "none";
+		if (str_in(iface, (const char *const[]){"sd", "pflash", "floppy", NULL}) ||
+		    (!strcmp(iface, "scsi") && !config_has_pci(c)))
+			ifarg = iface;
+		if (!strcmp(iface, "none"))
+			ifarg = "none";
+		buf_printf(&drv, "if=%s,id=drive-%s", ifarg, d->id);
+		if (cd)
+			buf_puts(&drv, ",media=cdrom");
+		if (d->image) {
+			char *f = file_arg(x, key, d->image);
+			if (!f) {
+				free(key);
+				buf_free(&drv);
+				return -1;
+			}
+			buf_printf(&drv, ",file=%s,format=%s", f, image_format(x, d, d->image));
+			free(f);
+		}
+		free(key);
+		if (d->readonly || cd)
+			buf_puts(&drv, ",readonly=on");
+		else
+			buf_puts(&drv, ",discard=unmap,detect-zeroes=unmap");
+		add2(x, "-drive", drv.s);
+		buf_free(&drv);
+
+		int boot = d->bootindex ? (int)d->bootindex : x->bootindex++;
+		char *dev = NULL;
+		if (!strcmp(iface, "virtio")) {
+			dev = xasprintf("%s,drive=drive-%s,id=%s,bootindex=%d",
+					pci_or_ccw(x, "virtio-blk-pci"), d->id, d->id, boot);
+		} else if (!strcmp(iface, "nvme")) {
+			dev = xasprintf("nvme,drive=drive-%s,id=%s,serial=%.20s,bootindex=%d", d->id, d->id, d->id,
+					boot);
+		} else if (!strcmp(iface, "ide")) {
+			/* q35's AHCI has six buses of one unit; the PC's IDE two buses of two */
+			int unit = pc ? x->ide_unit : 0;
+			dev = xasprintf("%s,bus=ide.%d,unit=%d,drive=drive-%s,id=%s,bootindex=%d",
+					cd ? "ide-cd" : "ide-hd", x->ide_bus, unit, d->id, d->id, boot);
+			if (!pc || ++x->ide_unit == 2) {
+				x->ide_unit = 0;
+				x->ide_bus++;
+			}
+		} else if (!strcmp(iface, "scsi") && config_has_pci(c)) {
+			if (!x->scsi_added) {
+				char *ctl = xasprintf("%s,id=scsi0", pci_or_ccw(x, "virtio-scsi-pci"));
+				add2(x, "-device", ctl);
+				free(ctl);
+				x->scsi_added = true;
+			}
+			dev = xasprintf("%s,bus=scsi0.0,drive=drive-%s,id=%s,bootindex=%d",
+					cd ? "scsi-cd" : "scsi-hd", d->id, d->id, boot);
+		} else if (!strcmp(iface, "usb")) {
+			add_usb_bus(x);
+			dev = xasprintf("usb-storage,bus=usb.0,drive=drive-%s,id=%s,removable=%s,bootindex=%d", d->id,
+					d->id, d->removable || cd ? "on" : "off", boot);
+		}
+		if (dev) {
+			add2(x, "-device", dev);
+			free(dev);
+		}
+	}
+	return 0;
+}
+
+static void nets(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	for (size_t i = 0; i < c->nnets; i++) {
+		const struct vm_net *n = &c->nets[i];
+		if (!strcmp(n->mode, "none"))
+			continue;
+		struct buf nd = {0};
+		buf_printf(&nd, "%s,id=net-%s", !strcmp(n->mode, "mcast") ? "socket" : n->mode, n->id);
+		if (!strcmp(n->mode, "user")) {
+			if (n->isolate)
+				buf_puts(&nd, ",restrict=on");
+			if (n->subnet)
+				buf_printf(&nd, ",net=%s", n->subnet);
+			for (size_t j = 0; j < n->forward.n; j++)
+				buf_printf(&nd, ",hostfwd=%s", n->forward.v[j]);
+		} else if (!strcmp(n->mode, "tap")) {
+			if (n->ifname)
+				buf_printf(&nd, ",ifname=%s", n->ifname);
+			buf_puts(&nd, ",script=no,downscript=no");
+		} else if (!strcmp(n->mode, "bridge")) {
+			buf_printf(&nd, ",br=%s", n->bridge);
+		} else if (!strcmp(n->mode, "socket")) {
+			buf_printf(&nd, ",%s=%s", n->listen ? "listen" : "connect", n->address);
+		} else if (!strcmp(n->mode, "mcast")) {
+			buf_printf(&nd, ",mcast=%s", n->address);
+		}
+		add2(x, "-netdev", nd.s);
+		buf_free(&nd);
+		char *dev = *n->model ? xasprintf("%s,netdev=net-%s,mac=%s,id=%s", n->model, n->id, n->mac, n->id)
+				      : NULL;
+		if (dev) {
+			add2(x, "-device", dev);
+			free(dev);
+		} else {
+			/* the machine's on-board NIC */
+			char *nic = xasprintf("nic,netdev=net-%s,macaddr=%s", n->id, n->mac);
+			add2(x, "-net", nic);
+			free(nic);
+		}
+	}
+}
+
+static void serials(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	/* Every VM has a console: the first serial port, a socket in the runtime
+	 * dir, logged to console.log, unless the config says otherwise. */
+	struct vm_serial def = {.id = "console", .mode = "socket", .target = "console"};
+	size_t n = c->nserials ? c->nserials : 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_serial *s = c->nserials ? &c->serials[i] : &def;
+		if (!strcmp(s->mode, "none"))
+			continue;
+		struct buf cd = {0};
+		char *id = xasprintf("ser-%s", s->id);
+		if (!strcmp(s->mode, "socket")) {
+			if (i == 0 && x->o->console_fd >= 0) {
+				buf_printf(&cd, "socket,id=%s,fd=%d,server=on,wait=off", id, x->o->console_fd);
+			} else {
+				char *name = i == 0 ? xstrdup(RT_CONSOLE) : xasprintf("serial-%s.sock", s->id);
+				char *p = rt_file(x, name);
+				buf_printf(&cd, "socket,id=%s,path=%s,server=on,wait=off", id, p);
+				free(p);
+				free(name);
+			}
+		} else if (!strcmp(s->mode, "pty")) {
+			buf_printf(&cd, "pty,id=%s", id);
+		} else if (!strcmp(s->mode, "stdio")) {
+			buf_printf(&cd, "stdio,id=%s,signal=off", id);
+		} else if (!strcmp(s->mode, "file")) {
+			char *e = NULL, *p = s->path[0] == '/' ? xstrdup(s->path) : bundle_resolve(x->b, s->path, &e);
+			char *q = qemu_escape(p ? p : s->path);
+			buf_printf(&cd, "file,id=%s,path=%s", id, q);
+			free(q);
+			free(p);
+			free(e);
+		}
+		if (i == 0 && strcmp(s->mode, "file")) {
+			char *log = rt_file(x, RT_CONSOLE_LOG);
+			buf_printf(&cd, ",logfile=%s,logappend=off", log);
+			free(log);
+		}
+		add2(x, "-chardev", cd.s);
+		buf_free(&cd);
+		char *v;
+		if (!strcmp(s->target, "monitor")) {
+			v = xasprintf("chardev=%s,mode=readline", id);
+			add2(x, "-mon", v);
+		} else {
+			v = xasprintf("chardev:%s", id);
+			add2(x, !strcmp(s->target, "gdb") ? "-gdb" : "-serial", v);
+		}
+		free(v);
+		free(id);
+	}
+}
+
+static const char *default_display_device(const struct vm_config *c)
+{
+	if (config_is_x86(c))
+		return has_prefix(c->machine, "q35") ? "virtio-vga" : "VGA";
+	if (has_prefix(c->machine, "virt"))
+		return "virtio-gpu-pci";
+	return config_has_pci(c) ? "VGA" : NULL;
+}
+
+static const char *firmware_dirs[] = {"/usr/share/OVMF", "/usr/share/AAVMF", "/usr/share/qemu-efi-aarch64",
+				      "/usr/share/qemu", NULL};
+
+/* The UEFI code image for an architecture (Debian's ovmf / qemu-efi-aarch64). */
+static char *uefi_code(const char *arch)
+{
+	const char *names[4] = {0};
+	if (!strcmp(arch, "x86_64"))
+		names[0] = "OVMF_CODE_4M.fd", names[1] = "OVMF_CODE.fd";
+	else if (!strcmp(arch, "aarch64"))
+		names[0] = "AAVMF_CODE.fd", names[1] = "QEMU_EFI.fd";
+	else if (!strcmp(arch, "arm"))
+		names[0] = "AAVMF32_CODE.fd";
+	else if (!strcmp(arch, "i386"))
+		names[0] = "OVMF32_CODE_4M.secboot.fd";
+	const char *env = getenv("VM_FIRMWARE_DIR");
+	for (int i = 0; names[i]; i++) {
+		if (env) {
+			char *p = path_join(env, names[i]);
+			if (file_exists(p))
+				return p;
+			free(p);
+		}
+		for (int d = 0; firmware_dirs[d]; d++) {
+			char *p = path_join(firmware_dirs[d], names[i]);
+			if (file_exists(p))
+				return p;
+			free(p);
+		}
+	}
+	return NULL;
+}
+
+static int firmware(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	if (c->bios) {
+		char *f = file_arg(x, "bios", c->bios);
+		if (!f)
+			return -1;
+		add2(x, "-bios", f);
+		free(f);
+	} else if (!strcmp(c->firmware, "uefi")) {
+		char *code = uefi_code(c->arch);
+		if (!code) {
+			*x->err = xasprintf("firmware: no UEFI firmware for %s (install ovmf or qemu-efi-aarch64)",
+					    c->arch);
+			return -1;
+		}
+		char *qc = qemu_escape(code), *vars = file_arg(x, "efi_vars", c->efi_vars);
+		free(code);
+		if (!vars) {
+			free(qc);
+			return -1;
+		}
+		char *a1 = xasprintf("if=pflash,format=raw,unit=0,file=%s,readonly=on", qc);
+		char *a2 = xasprintf("if=pflash,format=raw,unit=1,file=%s", vars);
+		add2(x, "-drive", a1);
+		add2(x, "-drive", a2);
+		free(a1);
+		free(a2);
+		free(qc);
+		free(vars);
+	}
+	const char *opts[] = {"-kernel", "-initrd", "-dtb"};
+	const char *keys[] = {"kernel", "initrd", "dtb"};
+	const char *vals[] = {c->kernel, c->initrd, c->dtb};
+	for (int i = 0; i < 3; i++) {
+		if (!vals[i])
+			continue;
+		char *f = file_arg(x, keys[i], vals[i]);
+		if (!f)
+			return -1;
+		add2(x, opts[i], f);
+		free(f);
+	}
+	if (c->append)
+		add2(x, "-append", c->append);
+	return 0;
+}
+
+static void cpu(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	struct buf b = {0};
+	if (strcmp(c->cpu, "default")) {
+		buf_puts(&b, c->cpu);
+	} else if (config_is_x86(c) || !strcmp(c->arch, "aarch64") || !strcmp(c->arch, "arm")) {
+		/* KVM runs the host's CPU; TCG emulates everything it can */
+		if (!strcmp(x->accel, "kvm"))
+			buf_puts(&b, "host");
+		else if (!strcmp(c->arch, "arm"))
+			buf_puts(&b, "cortex-a15");
+		else
+			buf_puts(&b, "max");
+	}
+	for (size_t i = 0; i < c->cpu_flags.n; i++)
+		buf_printf(&b, ",%s", c->cpu_flags.v[i]);
+	if (b.len && b.s[0] != ',')
+		add2(x, "-cpu", b.s);
+	buf_free(&b);
+}
+
+static void accel(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	struct buf tcg = {0};
+	buf_puts(&tcg, "tcg");
+	if (!strcmp(c->tcg_thread, "multi") || !strcmp(c->tcg_thread, "single"))
+		buf_printf(&tcg, ",thread=%s", c->tcg_thread);
+	if (c->tcg_tb_size)
+		buf_printf(&tcg, ",tb-size=%lld", (long long)c->tcg_tb_size);
+	if (strcmp(x->accel, "tcg"))
+		add2(x, "-accel", "kvm");
+	if (strcmp(x->accel, "kvm"))
+		add2(x, "-accel", tcg.s);
+	buf_free(&tcg);
+}
+
+static void devices(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	if (strcmp(c->usb, "none"))
+		add_usb_bus(x);
+	if (c->usb_tablet)
+		add2(x, "-device", "usb-tablet,bus=usb.0");
+	if (strcmp(c->display, "none")) {
+		const char *dev = c->display_device ? c->display_device : default_display_device(c);
+		if (dev)
+			add2(x, "-device", dev);
+		if (!strcmp(c->display, "vnc")) {
+			char *p = rt_file(x, RT_VNC), *v = xasprintf("unix:%s", p);
+			add2(x, "-vnc", v);
+			free(v);
+			free(p);
+		} else {
+			char *p = rt_file(x, RT_SPICE), *v = xasprintf("unix=on,addr=%s,disable-ticketing=on", p);
+			add2(x, "-spice", v);
+			free(v);
+			free(p);
+		}
+	}
+	add2(x, "-display", "none");
+	if (strcmp(c->sound, "none")) {
+		add2(x, "-audiodev", "none,id=audio0");
+		char *d = xasprintf("%s,audiodev=audio0", c->sound);
+		if (has_prefix(c->sound, "intel-hda") || has_prefix(c->sound, "ich9-intel-hda")) {
+			add2(x, "-device", c->sound);
+			add2(x, "-device", "hda-duplex,audiodev=audio0");
+		} else {
+			add2(x, "-device", d);
+		}
+		free(d);
+	}
+	for (size_t i = 0; i < c->nshares; i++) {
+		const struct vm_share *s = &c->shares[i];
+		char *p = qemu_escape(s->path);
+		char *fs = xasprintf("local,id=fs-%s,path=%s,security_model=mapped-xattr%s", s->id, p,
+				     s->readonly ? ",readonly=on" : "");
+		char *dev = xasprintf("%s,fsdev=fs-%s,mount_tag=%s", pci_or_ccw(x, "virtio-9p-pci"), s->id, s->tag);
+		add2(x, "-fsdev", fs);
+		add2(x, "-device", dev);
+		free(p);
+		free(fs);
+		free(dev);
+	}
+	if (c->rng)
+		add2(x, "-device", pci_or_ccw(x, "virtio-rng-pci"));
+	if (c->balloon)
+		add2(x, "-device", pci_or_ccw(x, "virtio-balloon-pci"));
+	if (c->rtc_localtime)
+		add2(x, "-rtc", "base=localtime");
+	if (c->tpm) {
+		char *p = rt_file(x, RT_SWTPM), *ch = xasprintf("socket,id=chrtpm,path=%s", p);
+		add2(x, "-chardev", ch);
+		add2(x, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm");
+		add2(x, "-device", config_is_x86(c)		      ? "tpm-crb,tpmdev=tpm0"
+				   : !strcmp(c->arch, "ppc64") ? "tpm-spapr,tpmdev=tpm0"
+							       : "tpm-tis-device,tpmdev=tpm0");
+		free(p);
+		free(ch);
+	}
+	if (x->o->exit_device && config_is_x86(c))
+		add2(x, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04");
+}
+
+int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err)
+{
+	struct vm_config c;
+	bundle_effective_config(b, &c);
+	struct buf errs = {0};
+	if (config_validate(&c, &errs)) {
+		/* first problem, one line */
+		char *nl = strchr(errs.s, '\n');
+		if (nl)
+			*nl = '\0';
+		*err = xasprintf("%s: %s", b->conf_path, errs.s);
+		buf_free(&errs);
+		config_free(&c);
+		return -1;
+	}
+	struct ctx x = {.b = b, .c = &c, .o = o, .out = out, .err = err, .bootindex = 1};
+	x.rt = o->runtime_dir ? xstrdup(o->runtime_dir) : bundle_runtime_path(b, NULL);
+	x.accel = o->accel ? o->accel : c.accel;
+	*err = NULL;
+
+	const char *qarch = config_qemu_arch(c.arch);
+	if (o->qemu_dir) {
+		char *bin = xasprintf("%s/qemu-system-%s", o->qemu_dir, qarch);
+		add(&x, bin);
+		free(bin);
+	} else {
+		strv_pushf(out, "qemu-system-%s", qarch);
+	}
+	char *name = qemu_escape(c.name ? c.name : "vm");
+	if (!c.name) {
+		free(name);
+		char *dn = bundle_display_name(b->path);
+		name = qemu_escape(dn);
+		free(dn);
+	}
+	strv_pushf(out, "-name");
+	strv_pushf(out, "guest=%s", name);
+	free(name);
+	add2(&x, "-uuid", c.uuid);
+	add(&x, "-nodefaults");
+	add(&x, "-no-user-config");
+	char *q;
+	if (o->qmp_fd >= 0) {
+		q = xasprintf("socket,id=qmp,fd=%d,server=on,wait=off", o->qmp_fd);
+	} else {
+		char *p = rt_file(&x, RT_QMP);
+		q = xasprintf("socket,id=qmp,path=%s,server=on,wait=off", p);
+		free(p);
+	}
+	add2(&x, "-chardev", q);
+	free(q);
+	add2(&x, "-mon", "chardev=qmp,mode=control");
+	accel(&x);
+	char *m = c.machine_props && *c.machine_props ? xasprintf("%s,%s", c.machine, c.machine_props)
+						       : xstrdup(c.machine);
+	add2(&x, "-machine", m);
+	free(m);
+	cpu(&x);
+	strv_push(out, "-smp");
+	strv_pushf(out, "%lld", (long long)c.cpus);
+	strv_push(out, "-m");
+	strv_pushf(out, "%lld", (long long)c.memory);
+	int r = firmware(&x);
+	if (r == 0)
+		r = drives(&x);
+	if (r == 0) {
+		nets(&x);
+		serials(&x);
+		devices(&x);
+		if (o->snapshot)
+			add(&x, "-snapshot");
+		if (o->paused)
+			add(&x, "-S");
+		for (size_t i = 0; i < c.extra_args.n; i++)
+			add(&x, c.extra_args.v[i]);
+	}
+	free(x.rt);
+	config_free(&c);
+	return r;
+}

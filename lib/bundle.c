@@ -1,0 +1,340 @@
+/* The .utm bundle on disk: find, open, save, create, resolve paths. */
+#include "bundle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static char *strip_slashes(const char *p)
+{
+	char *s = xstrdup(p);
+	size_t n = strlen(s);
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+char *bundle_find(const char *arg)
+{
+	char *p = strip_slashes(arg);
+	if (is_dir(p))
+		return p;
+	char *withext = xasprintf("%s.utm", p);
+	if (is_dir(withext)) {
+		free(p);
+		return withext;
+	}
+	free(withext);
+	if (!strchr(p, '/')) {
+		const char *vp = getenv("VM_PATH");
+		if (vp && *vp) {
+			char *dirs = xstrdup(vp), *save = NULL;
+			for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+				char *c1 = xasprintf("%s/%s.utm", d, p), *c2 = xasprintf("%s/%s", d, p);
+				char *hit = is_dir(c1) ? c1 : is_dir(c2) ? c2 : NULL;
+				if (hit) {
+					free(hit == c1 ? c2 : c1);
+					free(dirs);
+					free(p);
+					return hit;
+				}
+				free(c1);
+				free(c2);
+			}
+			free(dirs);
+		}
+	}
+	free(p);
+	errno = ENOENT;
+	return NULL;
+}
+
+char *bundle_display_name(const char *path)
+{
+	char *s = strip_slashes(path);
+	const char *base = strrchr(s, '/');
+	base = base ? base + 1 : s;
+	size_t n = strlen(base);
+	if (n > 4 && !strcmp(base + n - 4, ".utm"))
+		n -= 4;
+	char *name = strndup(base, n);
+	free(s);
+	return name;
+}
+
+int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
+{
+	memset(b, 0, sizeof *b);
+	b->lock_fd = -1;
+	b->path = bundle_find(arg);
+	if (!b->path) {
+		*err = xasprintf("%s: no such bundle%s", arg,
+				 strchr(arg, '/') || !getenv("VM_PATH") ? "" : " (searched $VM_PATH)");
+		return -1;
+	}
+	if (flags & BUNDLE_LOCK) {
+		b->lock_fd = open(b->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (b->lock_fd < 0 || flock(b->lock_fd, LOCK_EX) < 0) {
+			*err = xasprintf("%s: cannot lock: %s", b->path, strerror(errno));
+			goto fail;
+		}
+	}
+	b->conf_path = path_join(b->path, "vm.conf");
+	char *plist = path_join(b->path, "config.plist");
+	if (!file_exists(b->conf_path) && file_exists(plist)) {
+		free(b->conf_path);
+		b->conf_path = plist;
+		b->format = BUNDLE_PLIST;
+		*err = xasprintf("%s: UTM config.plist bundles are not supported yet", b->conf_path);
+		goto fail;
+	}
+	free(plist);
+	size_t len;
+	char *text = read_file(b->conf_path, &len);
+	if (!text) {
+		*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+		goto fail;
+	}
+	if (strlen(text) != len) {
+		*err = xasprintf("%s: contains a NUL byte", b->conf_path);
+		free(text);
+		goto fail;
+	}
+	int r = config_parse_vmconf(&b->cfg, b->conf_path, text, err);
+	free(text);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	bundle_close(b);
+	return -1;
+}
+
+int bundle_open(struct bundle *b, const char *arg, char **err)
+{
+	return bundle_open_flags(b, arg, 0, err);
+}
+
+void bundle_open_flags_or_die(struct bundle *b, const char *arg, int flags)
+{
+	char *err = NULL;
+	if (bundle_open_flags(b, arg, flags, &err) < 0) {
+		vm_warnx("%s", err);
+		free(err);
+		exit(EXIT_FAIL);
+	}
+}
+
+void bundle_open_or_die(struct bundle *b, const char *arg)
+{
+	bundle_open_flags_or_die(b, arg, 0);
+}
+
+void bundle_close(struct bundle *b)
+{
+	config_free(&b->cfg);
+	free(b->path);
+	free(b->conf_path);
+	if (b->lock_fd >= 0)
+		close(b->lock_fd); /* releases the flock */
+	memset(b, 0, sizeof *b);
+	b->lock_fd = -1;
+}
+
+void bundle_effective_config(const struct bundle *b, struct vm_config *out)
+{
+	config_copy(out, &b->cfg);
+	config_apply_defaults(out);
+}
+
+int bundle_save(struct bundle *b, char **err)
+{
+	if (b->format != BUNDLE_VMCONF) {
+		*err = xasprintf("%s: cannot write this format", b->conf_path);
+		return -1;
+	}
+	char *text = config_format_vmconf(&b->cfg);
+	int r = write_file_atomic(b->conf_path, text, strlen(text), 0644);
+	free(text);
+	if (r < 0) {
+		*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Ctrl-C during create: the handler only notes it; the create path sees the
+ * failed step (its child got the signal too) and removes the temporary folder. */
+static volatile sig_atomic_t create_interrupted;
+static void note_signal(int sig)
+{
+	create_interrupted = sig;
+}
+
+int bundle_create(const char *path, const struct vm_config *cfg,
+		  int (*make_data)(const char *tmp_bundle, void *arg), void *arg, char **err)
+{
+	char *target = strip_slashes(path);
+	struct stat st;
+	if (lstat(target, &st) == 0) {
+		*err = xasprintf("%s: already exists", target);
+		free(target);
+		return -1;
+	}
+	char *slash = strrchr(target, '/');
+	char *dir = slash ? (slash == target ? xstrdup("/") : strndup(target, (size_t)(slash - target)))
+			  : xstrdup(".");
+	char *base = xstrdup(slash ? slash + 1 : target);
+	char *tmp = xasprintf("%s/.%s.tmp.XXXXXX", dir, base);
+	free(base);
+	free(dir);
+
+	struct sigaction sa = {.sa_handler = note_signal}, old[3];
+	int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	create_interrupted = 0;
+
+	int ret = -1;
+	if (!mkdtemp(tmp)) {
+		*err = xasprintf("%s: cannot create: %s", target, strerror(errno));
+		goto out;
+	}
+	chmod(tmp, 0755);
+	char *data = path_join(tmp, "Data");
+	int r = mkdir(data, 0755);
+	free(data);
+	if (r < 0) {
+		*err = xasprintf("%s: %s", target, strerror(errno));
+		goto cleanup;
+	}
+	char *conf = path_join(tmp, "vm.conf"), *text = config_format_vmconf(cfg);
+	r = write_file_atomic(conf, text, strlen(text), 0644);
+	free(text);
+	free(conf);
+	if (r < 0) {
+		*err = xasprintf("%s: %s", target, strerror(errno));
+		goto cleanup;
+	}
+	if (make_data && make_data(tmp, arg) < 0) {
+		*err = xasprintf("%s: not created", target);
+		goto cleanup;
+	}
+	if (create_interrupted) {
+		*err = xasprintf("%s: interrupted; not created", target);
+		goto cleanup;
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_NOREPLACE) < 0) {
+		*err = xasprintf("%s: %s", target, strerror(errno));
+		goto cleanup;
+	}
+	ret = 0;
+	goto out;
+cleanup:
+	rm_rf(tmp);
+out:
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	free(tmp);
+	free(target);
+	if (ret < 0 && create_interrupted)
+		raise(create_interrupted);
+	return ret;
+}
+
+bool bundle_name_is_safe(const char *name)
+{
+	if (!*name || name[0] == '/')
+		return false;
+	/* no ".." component anywhere */
+	const char *p = name;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+char *bundle_resolve(const struct bundle *b, const char *name, char **err)
+{
+	if (name[0] == '/')
+		return xstrdup(name); /* the config asked for this path explicitly */
+	if (!bundle_name_is_safe(name)) {
+		*err = xasprintf("%s: '%s' leaves the bundle", b->conf_path, name);
+		return NULL;
+	}
+	/* Absolute, so the argv works from any working directory. */
+	char *realb = realpath(b->path, NULL);
+	char *data = path_join(realb ? realb : b->path, "Data");
+	char *p = path_join(data, name);
+	free(data);
+	/* A symlink inside Data/ must not lead out of the bundle either. */
+	char *real = realpath(p, NULL);
+	if (real && realb) {
+		size_t n = strlen(realb);
+		if (strncmp(real, realb, n) != 0 || (real[n] != '/' && real[n] != '\0')) {
+			*err = xasprintf("%s: '%s' leads out of the bundle (to %s)", b->conf_path, name, real);
+			free(real);
+			free(realb);
+			free(p);
+			return NULL;
+		}
+	}
+	free(real);
+	free(realb);
+	return p;
+}
+
+char *runtime_base(void)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char *base;
+	if (xdg && *xdg) {
+		base = path_join(xdg, "vm");
+		if (mkdir_p(base, 0700) < 0)
+			vm_err(EXIT_FAIL, "%s", base);
+		return base;
+	}
+	base = xasprintf("/tmp/vm-%u", (unsigned)getuid());
+	if (mkdir(base, 0700) < 0 && errno != EEXIST)
+		vm_err(EXIT_FAIL, "%s", base);
+	/* /tmp is shared: the folder must be ours and private, not a planted link */
+	struct stat st;
+	if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & 077))
+		vm_errx(EXIT_FAIL, "%s: not a private folder owned by uid %u", base, (unsigned)getuid());
+	return base;
+}
+
+char *bundle_runtime_path(const struct bundle *b, const char *file)
+{
+	char *base = runtime_base();
+	const char *uuid = b->cfg.uuid ? b->cfg.uuid : "no-uuid";
+	char *dir = path_join(base, uuid);
+	free(base);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		vm_err(EXIT_FAIL, "%s", dir);
+	if (!file)
+		return dir;
+	char *p = path_join(dir, file);
+	free(dir);
+	return p;
+}
