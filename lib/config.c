@@ -348,7 +348,7 @@ void config_apply_defaults(struct vm_config *c)
 	}
 	for (size_t i = 0; i < c->nserials; i++) {
 		set_default(&c->serials[i].mode, "socket");
-		set_default(&c->serials[i].target, i == 0 ? "console" : "monitor");
+		set_default(&c->serials[i].target, "console");
 	}
 	for (size_t i = 0; i < c->nshares; i++)
 		set_default(&c->shares[i].tag, c->shares[i].id);

@@ -1,0 +1,239 @@
+/* vm-config: read and change a bundle's configuration. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bundle.h"
+
+static const char usage[] =
+    "usage: vm-config [-q] BUNDLE get KEY\n"
+    "       vm-config [-q] BUNDLE set KEY VALUE [KEY VALUE ...]\n"
+    "       vm-config [-q] BUNDLE add KEY VALUE\n"
+    "       vm-config [-q] BUNDLE unset KEY ...\n"
+    "       vm-config [-q] BUNDLE show [--json] [--raw]\n"
+    "       vm-config [-q] BUNDLE validate\n"
+    "       vm-config [-q] BUNDLE edit\n"
+    "       vm-config keys\n"
+    "Keys are paths: memory, cpus, drive.cd0.interface, net.net0.forward ...\n"
+    "(vm-config keys lists them all).\n"
+    "  -j, --json      show: every field as JSON\n"
+    "  -r, --raw       show: only what the file sets, without defaults\n"
+    "  -h, --help      this help\n"
+    "  -V, --version   print the version\n";
+
+static const char *const type_names[] = {"string", "enum", "integer", "size (MiB)", "boolean", "list"};
+
+static int cmd_keys(void)
+{
+	for (int k = 0; k < SEC_COUNT; k++) {
+		for (const struct field *f = config_sections[k].fields; f->key; f++) {
+			char *key = k == SEC_TOP ? xstrdup(f->key) : xasprintf("%s.ID.%s", config_sections[k].name, f->key);
+			printf("%-22s %-10s %s", key, type_names[f->type], f->doc);
+			if (f->values) {
+				fputs(" (", stdout);
+				for (const char *const *v = f->values; *v; v++)
+					printf("%s%s", v == f->values ? "" : " ", *v);
+				fputs(")", stdout);
+			}
+			putchar('\n');
+			free(key);
+		}
+	}
+	return 0;
+}
+
+/* Check the config the change would leave; print its problems. */
+static bool valid_or_report(const struct bundle *b, const struct vm_config *c)
+{
+	struct vm_config eff;
+	config_copy(&eff, c);
+	config_apply_defaults(&eff);
+	struct buf errs = {0};
+	int n = config_validate(&eff, &errs);
+	config_free(&eff);
+	if (n) {
+		for (char *line = strtok(errs.s, "\n"); line; line = strtok(NULL, "\n"))
+			vm_warnx("%s: %s", b->conf_path, line);
+	}
+	buf_free(&errs);
+	return n == 0;
+}
+
+static int save(struct bundle *b)
+{
+	char *err = NULL;
+	if (bundle_save(b, &err) < 0) {
+		vm_warnx("%s", err);
+		free(err);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static int cmd_edit(struct bundle *b)
+{
+	const char *ed = getenv("VISUAL");
+	if (!ed || !*ed)
+		ed = getenv("EDITOR");
+	if (!ed || !*ed)
+		ed = "vi";
+	char *tmp = xasprintf("%s.edit.XXXXXX", b->conf_path);
+	char *text = config_format_vmconf(&b->cfg);
+	int fd = mkstemp(tmp);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0)
+		vm_err(EXIT_FAIL, "%s", tmp);
+	free(text);
+	int status = EXIT_FAIL;
+	for (;;) {
+		char *cmd = xasprintf("%s \"$1\"", ed);
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl("/bin/sh", "sh", "-c", cmd, "sh", tmp, (char *)NULL);
+			_exit(127);
+		}
+		int st;
+		free(cmd);
+		if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			vm_warnx("%s: editor failed; nothing changed", b->conf_path);
+			break;
+		}
+		size_t len;
+		char *edited = read_file(tmp, &len), *err = NULL;
+		struct vm_config c;
+		if (edited && config_parse_vmconf(&c, b->conf_path, edited, &err) == 0) {
+			bool ok = valid_or_report(b, &c);
+			if (ok) {
+				config_free(&b->cfg);
+				b->cfg = c;
+				status = save(b);
+				free(edited);
+				break;
+			}
+			config_free(&c);
+		} else if (err) {
+			vm_warnx("%s", err);
+			free(err);
+		}
+		free(edited);
+		if (!isatty(0)) {
+			vm_warnx("%s: nothing changed", b->conf_path);
+			break;
+		}
+		fprintf(stderr, "vm-config: edit again? [Y/n] ");
+		char ans[16] = "";
+		if (!fgets(ans, sizeof ans, stdin) || ans[0] == 'n' || ans[0] == 'N') {
+			vm_warnx("%s: nothing changed", b->conf_path);
+			break;
+		}
+	}
+	unlink(tmp);
+	free(tmp);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+						 {"raw", no_argument, NULL, 'r'},
+						 CLI_COMMON_LONGOPTS,
+						 {NULL, 0, NULL, 0}};
+	bool json = false, raw = false;
+	int ch;
+	/* "+" would stop at the first operand; options may also follow the verb */
+	while ((ch = getopt_long(argc, argv, "jr" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json = true; break;
+		case 'r': raw = true; break;
+		default: cli_common(ch, usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 1 && !strcmp(argv[0], "keys"))
+		return cmd_keys();
+	if (argc < 2)
+		usage_exit(usage, EXIT_USAGE);
+	const char *verb = argv[1];
+	static const char *const writers[] = {"set", "add", "unset", "edit", NULL};
+	static const char *const verbs[] = {"get", "set", "add", "unset", "show", "validate", "edit", NULL};
+	if (!str_in(verb, verbs)) {
+		vm_warnx("%s: unknown command", verb);
+		usage_exit(usage, EXIT_USAGE);
+	}
+	if ((!strcmp(verb, "get") && argc != 3) || (!strcmp(verb, "set") && (argc < 4 || argc % 2)) ||
+	    (!strcmp(verb, "add") && argc != 4) || (!strcmp(verb, "unset") && argc < 3) ||
+	    (str_in(verb, (const char *const[]){"show", "validate", "edit", NULL}) && argc != 2))
+		usage_exit(usage, EXIT_USAGE);
+
+	struct bundle b;
+	bundle_open_flags_or_die(&b, argv[0], str_in(verb, writers) ? BUNDLE_LOCK : 0);
+	int status = 0;
+	char *err = NULL;
+
+	if (!strcmp(verb, "get")) {
+		struct vm_config eff;
+		bundle_effective_config(&b, &eff);
+		struct buf out = {0};
+		int r = config_get(&eff, argv[2], &out, &err);
+		if (r < 0) {
+			vm_warnx("%s: %s", b.conf_path, err);
+			status = EXIT_FAIL;
+		} else if (r > 0) {
+			status = EXIT_FAIL; /* not set: print nothing, like git config */
+		} else {
+			puts(out.s ? out.s : "");
+		}
+		free(err);
+		buf_free(&out);
+		config_free(&eff);
+	} else if (!strcmp(verb, "set") || !strcmp(verb, "add") || !strcmp(verb, "unset")) {
+		/* all or nothing: apply to a copy, check, then save */
+		struct vm_config c;
+		config_copy(&c, &b.cfg);
+		int step = !strcmp(verb, "unset") ? 1 : 2;
+		for (int i = 2; i < argc && !status; i += step) {
+			int r = !strcmp(verb, "set")   ? config_set(&c, argv[i], argv[i + 1], &err)
+				: !strcmp(verb, "add") ? config_add(&c, argv[i], argv[i + 1], &err)
+						       : config_unset(&c, argv[i], &err);
+			if (r < 0) {
+				vm_warnx("%s: %s", b.conf_path, err);
+				free(err);
+				status = EXIT_FAIL;
+			}
+		}
+		if (!status && !valid_or_report(&b, &c))
+			status = EXIT_FAIL;
+		if (!status) {
+			config_free(&b.cfg);
+			b.cfg = c;
+			status = save(&b);
+		} else {
+			config_free(&c);
+		}
+	} else if (!strcmp(verb, "show")) {
+		struct vm_config eff;
+		if (raw)
+			config_copy(&eff, &b.cfg);
+		else
+			bundle_effective_config(&b, &eff);
+		char *text = json ? config_format_json(&eff, isatty(1)) : config_format_vmconf(&eff);
+		fputs(text, stdout);
+		if (json)
+			putchar('\n');
+		free(text);
+		config_free(&eff);
+	} else if (!strcmp(verb, "validate")) {
+		status = valid_or_report(&b, &b.cfg) ? 0 : EXIT_FAIL;
+		if (!status && !vm_quiet)
+			printf("%s: valid\n", b.conf_path);
+	} else if (!strcmp(verb, "edit")) {
+		status = cmd_edit(&b);
+	}
+	bundle_close(&b);
+	if (fflush(stdout) == EOF)
+		vm_err(EXIT_FAIL, "stdout");
+	return status;
+}

@@ -1,0 +1,76 @@
+#!/bin/sh
+# For every golden configuration whose QEMU is installed, the argv vm-argv
+# prints, plus -S, starts real QEMU, answers query-status on QMP, and quits.
+. "$(dirname "$0")/lib.sh"
+
+# qmp_status SOCK: print the status string QEMU reports, then quit it.
+qmp_status() {
+	{
+		echo '{"execute":"qmp_capabilities"}'
+		echo '{"execute":"query-status"}'
+		sleep 0.5
+		echo '{"execute":"quit"}'
+		sleep 0.2
+	} | socat -t 3 - "UNIX-CONNECT:$1" 2>/dev/null | jq -r 'select(.return.status) | .return.status' 2>/dev/null
+}
+
+# Create the files a bundle's config names, so QEMU can open them.
+populate() {
+	b=$1 arch=$2
+	vm-config "$b" show --json | jq -r '.drives[].image // empty, .kernel // empty, .initrd // empty, .bios // empty' |
+		while read -r f; do
+			case "$f" in /*) continue ;; esac
+			case "$f" in
+			*.qcow2) qemu-img create -q -f qcow2 "$b/Data/$f" 64M ;;
+			vmlinuz) cp "$GUEST_DIR/vmlinuz" "$b/Data/$f" ;;
+			vmlinux) m68k_elf >"$b/Data/$f" ;;
+			initrd.img) cp "$GUEST_DIR/initrd.img" "$b/Data/$f" ;;
+			*) truncate -s 1M "$b/Data/$f" ;;
+			esac
+		done
+	dtb=$(vm-config "$b" get dtb 2>/dev/null) &&
+		qemu-system-"$arch" -M "$(vm-config "$b" get machine)",dumpdtb="$b/Data/$dtb" >/dev/null 2>&1
+	ev=$(vm-config "$b" get efi_vars 2>/dev/null) && case "$arch" in
+	x86_64) cp /usr/share/OVMF/OVMF_VARS_4M.fd "$b/Data/$ev" ;;
+	aarch64) cp /usr/share/AAVMF/AAVMF_VARS.fd "$b/Data/$ev" ;;
+	esac
+	vm-config "$b" show --json | jq -r ".shares[].path" | while read -r d; do mkdir -p "$d"; done
+	return 0
+}
+
+# A minimal big-endian ELF32 for m68k (one PT_LOAD at 0x1000), enough for
+# QEMU's kernel loader.
+m68k_elf() {
+	printf '\177ELF\001\002\001\000\000\000\000\000\000\000\000\000'
+	printf '\000\002\000\004\000\000\000\001\000\000\020\000\000\000\000\064'
+	printf '\000\000\000\000\000\000\000\000\000\064\000\040\000\001\000\050'
+	printf '\000\000\000\000'
+	printf '\000\000\000\001\000\000\000\000\000\000\020\000\000\000\020\000'
+	printf '\000\000\000\124\000\000\000\124\000\000\000\005\000\000\020\000'
+}
+
+at_exit "rm -rf \"/tmp/utmkit-golden share, with comma\""
+for conf in "$VM_TOP"/tests/golden/*.conf; do
+	name=$(basename "$conf" .conf)
+	b="$T/$name.utm"
+	mkdir -p "$b/Data"
+	cp "$conf" "$b/vm.conf"
+	arch=$(vm-config "$b" get arch)
+	if ! command -v "qemu-system-$arch" >/dev/null; then
+		skip "$name: qemu-system-$arch not installed"
+		continue
+	fi
+	populate "$b" "$arch"
+	# a private runtime dir per VM: the goldens share one UUID
+	export XDG_RUNTIME_DIR="$T/run-$name"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	sock=$(ls -d "$XDG_RUNTIME_DIR" >/dev/null; echo "$XDG_RUNTIME_DIR/vm/11111111-2222-4333-8444-555555555555/qmp.sock")
+	vm-argv -0 -S --accel tcg "$b" >"$T/$name.argv0"
+	# -daemonize: QEMU returns once it is set up (its QMP socket listens)
+	if xargs -0 -a "$T/$name.argv0" sh -c 'exec "$0" "$@" -daemonize' 2>"$T/$name.err"; then
+		status=$(qmp_status "$sock")
+		check_eq "$name: real QEMU starts paused and answers query-status" "$status" "prelaunch"
+	else
+		not_ok "$name: QEMU refused the argv: $(tail -n 2 "$T/$name.err")"
+	fi
+done
