@@ -142,8 +142,9 @@ int main(int argc, char **argv)
 						 {NULL, 0, NULL, 0}};
 	bool json = false, raw = false;
 	int ch;
-	/* "+" would stop at the first operand; options may also follow the verb */
-	while ((ch = getopt_long(argc, argv, "jr" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	/* "+": stop at the bundle, so values like "-3" reach the verb; show's own
+	 * options may follow it */
+	while ((ch = getopt_long(argc, argv, "+jr" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j': json = true; break;
 		case 'r': raw = true; break;
@@ -152,6 +153,17 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 2 && !strcmp(argv[1], "show")) {
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+				json = true;
+			else if (!strcmp(argv[i], "--raw") || !strcmp(argv[i], "-r"))
+				raw = true;
+			else
+				usage_exit(usage, EXIT_USAGE);
+		}
+		argc = 2;
+	}
 	if (argc == 1 && !strcmp(argv[0], "keys"))
 		return cmd_keys();
 	if (argc < 2)
@@ -159,10 +171,8 @@ int main(int argc, char **argv)
 	const char *verb = argv[1];
 	static const char *const writers[] = {"set", "add", "unset", "edit", NULL};
 	static const char *const verbs[] = {"get", "set", "add", "unset", "show", "validate", "edit", NULL};
-	if (!str_in(verb, verbs)) {
-		vm_warnx("%s: unknown command", verb);
-		usage_exit(usage, EXIT_USAGE);
-	}
+	if (!str_in(verb, verbs))
+		vm_errx(EXIT_USAGE, "%s: unknown command (get, set, add, unset, show, validate, edit)", verb);
 	if ((!strcmp(verb, "get") && argc != 3) || (!strcmp(verb, "set") && (argc < 4 || argc % 2)) ||
 	    (!strcmp(verb, "add") && argc != 4) || (!strcmp(verb, "unset") && argc < 3) ||
 	    (str_in(verb, (const char *const[]){"show", "validate", "edit", NULL}) && argc != 2))

@@ -515,7 +515,18 @@ bool mac_valid(const char *s)
 
 void usage_exit(const char *usage, int status)
 {
-	fputs(usage, status ? stderr : stdout);
+	if (status == 0) {
+		fputs(usage, stdout);
+		exit(0);
+	}
+	/* on a usage error, only the synopsis: "usage:" and its indented lines */
+	const char *end = usage;
+	do {
+		end = strchr(end, '\n');
+		end = end ? end + 1 : usage + strlen(usage);
+	} while (*end == ' ');
+	fwrite(usage, 1, (size_t)(end - usage), stderr);
+	fprintf(stderr, "(%s --help for more)\n", getprogname());
 	exit(status);
 }
 
