@@ -60,7 +60,7 @@ deps:
 # The demo guest: a Debian kernel and a busybox initramfs (scripts/mkguest).
 GUEST = build/guest/vmlinuz build/guest/initrd.img
 guest: $(GUEST)
-$(GUEST): scripts/mkguest $(wildcard share/guest/*)
+$(GUEST) &: scripts/mkguest $(wildcard share/guest/*)
 	scripts/mkguest build/guest
 
 check: deps
