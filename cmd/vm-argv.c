@@ -13,7 +13,8 @@ static const char usage[] =
     "Print the QEMU command line for BUNDLE, program first.\n"
     "  -0, --null        NUL-separated words (for xargs -0)\n"
     "  -j, --json        a JSON array of words\n"
-    "  -a, --accel A     accelerator: auto, kvm or tcg (default: config, then $VM_ACCEL)\n"
+    "  -a, --accel A     accelerator: auto, kvm or tcg (default: the config's, then\n"
+    "                    $VM_ACCEL, then auto)\n"
     "  -S, --paused      start with the CPUs stopped (-S)\n"
     "  -s, --snapshot    discard disk writes (-snapshot)\n"
     "  -x, --exit-device add isa-debug-exit so the guest sets the exit status (x86)\n"
@@ -43,14 +44,13 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		usage_exit(usage, EXIT_USAGE);
-	if (!o.accel)
+	struct bundle b;
+	bundle_open_or_die(&b, argv[optind]);
+	if (!o.accel && !b.cfg.accel)
 		o.accel = getenv("VM_ACCEL") && *getenv("VM_ACCEL") ? getenv("VM_ACCEL") : NULL;
 	if (o.accel && !str_in(o.accel, (const char *const[]){"auto", "kvm", "tcg", NULL}))
 		vm_errx(EXIT_USAGE, "accelerator '%s' is not auto, kvm or tcg", o.accel);
 	o.qemu_dir = getenv("VM_QEMU_DIR") && *getenv("VM_QEMU_DIR") ? getenv("VM_QEMU_DIR") : NULL;
-
-	struct bundle b;
-	bundle_open_or_die(&b, argv[optind]);
 	struct strv av = {0};
 	char *err = NULL;
 	if (argv_build(&b, &o, &av, &err) < 0) {

@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 		char *dn = bundle_display_name(path);
 		c.name = dn;
 	}
-	if (!nets_given)
+	if (!nets_given && !c.nnets) /* --set net.X... already made one */
 		add_net(&c, "user");
 	for (size_t i = 0; i < forwards.n; i++) {
 		struct vm_net *last = NULL;
