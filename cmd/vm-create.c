@@ -1,4 +1,4 @@
-/* vm-create: make a new bundle from flags. */
+/* vm-create: make a new bundle from flags, or import one from an archive. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -7,11 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "archive.h"
 #include "bundle.h"
 #include "proc.h"
 
 static const char usage[] =
     "usage: vm-create [options] PATH[.utm]\n"
+    "       vm-create --from ARCHIVE [--keep-identity] PATH[.utm]\n"
     "Make a new VM bundle and print its path.\n"
     "  -n, --name NAME        display name (default: from PATH)\n"
     "  -a, --arch ARCH        x86_64 (default), aarch64, riscv64, ppc, m68k, ...\n"
@@ -30,6 +32,9 @@ static const char usage[] =
     "  -D, --display TYPE     none (default), vnc or spice (a unix socket)\n"
     "  -e, --extra ARG        extra QEMU argument (repeatable)\n"
     "  -s, --set KEY=VALUE    any configuration key (see vm-config(1); repeatable)\n"
+    "      --from ARCHIVE     import a bundle from a .utm.zip, .zip or .tar[.gz|.zst|...]\n"
+    "                         (- for stdin); no other configuration options\n"
+    "      --keep-identity    with --from: keep the UUID and MAC addresses\n"
     "  -h, --help             this help\n"
     "  -V, --version          print the version\n";
 
@@ -145,6 +150,32 @@ static void add_net(struct vm_config *c, const char *spec)
 	free(id);
 }
 
+enum { OPT_FROM = 0x100, OPT_KEEP_ID };
+
+/* --from: the bundle comes whole from the archive (lib/archive.c). */
+static int import_main(const char *from, char *path, int flags, int nconfig)
+{
+	if (!from)
+		vm_errx(EXIT_USAGE, "--keep-identity: only with --from");
+	if (nconfig)
+		vm_errx(EXIT_USAGE, "--from: no other configuration options (change them with vm-config)");
+	if (!vm_quiet && isatty(STDERR_FILENO))
+		flags |= IMPORT_PROGRESS;
+	if (vm_verbose)
+		flags |= IMPORT_VERBOSE;
+	char *err = NULL;
+	if (bundle_import(from, path, flags, &err) < 0) {
+		vm_warnx("%s", err);
+		free(err);
+		free(path);
+		return EXIT_FAIL;
+	}
+	if (!vm_quiet)
+		puts(path);
+	free(path);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -156,7 +187,10 @@ int main(int argc, char **argv)
 	    {"firmware", required_argument, NULL, 'f'}, {"net", required_argument, NULL, 'N'},
 	    {"forward", required_argument, NULL, 'F'},	 {"display", required_argument, NULL, 'D'},
 	    {"extra", required_argument, NULL, 'e'},	 {"set", required_argument, NULL, 's'},
+	    {"from", required_argument, NULL, OPT_FROM}, {"keep-identity", no_argument, NULL, OPT_KEEP_ID},
 	    CLI_COMMON_LONGOPTS,			 {NULL, 0, NULL, 0}};
+	const char *from = NULL;
+	int import_flags = 0, nconfig = 0;
 	struct vm_config c;
 	struct plan plan = {0};
 	struct strv disks = {0}, cdroms = {0}, forwards = {0};
@@ -165,7 +199,11 @@ int main(int argc, char **argv)
 	int ch;
 	while ((ch = getopt_long(argc, argv, "n:a:M:m:c:d:C:k:i:A:f:N:F:D:e:s:" CLI_COMMON_SHORTOPTS, longopts,
 				 NULL)) != -1) {
+		if (ch != OPT_FROM && ch != OPT_KEEP_ID && ch != 'q' && ch != 'v' && ch != '?')
+			nconfig++;
 		switch (ch) {
+		case OPT_FROM: from = optarg; break;
+		case OPT_KEEP_ID: import_flags |= IMPORT_KEEP_IDENTITY; break;
 		case 'n': set_or_die(&c, "name", optarg); break;
 		case 'a': set_or_die(&c, "arch", optarg); break;
 		case 'M': set_or_die(&c, "machine", optarg); break;
@@ -204,6 +242,8 @@ int main(int argc, char **argv)
 		alen--;
 	char *path = alen > 4 && !strncmp(arg + alen - 4, ".utm", 4) ? strndup(arg, alen)
 								     : xasprintf("%.*s.utm", (int)alen, arg);
+	if (from || import_flags)
+		return import_main(from, path, import_flags, nconfig);
 	if (!c.name) {
 		char *dn = bundle_display_name(path);
 		c.name = dn;

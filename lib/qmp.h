@@ -4,12 +4,16 @@
 #define VM_QMP_H
 
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct qmp;
 
 /* Connect to a unix socket, read the greeting, send qmp_capabilities.
- * timeout_ms bounds the whole handshake. NULL with *err on failure. */
+ * timeout_ms bounds the whole handshake (and later each send; -1 = none).
+ * NULL with *err on failure; errno is ENOENT or ECONNREFUSED when nothing
+ * listens at the path, ETIMEDOUT when the peer never greeted. */
 struct qmp *qmp_connect(const char *socket_path, int timeout_ms, char **err);
 /* The same over an already connected fd (tests, socketpair). Takes ownership. */
 struct qmp *qmp_open_fd(int fd, int timeout_ms, char **err);
@@ -30,13 +34,40 @@ bool qmp_last_was_timeout(const struct qmp *q);
 long qmp_send(struct qmp *q, const char *cmd, struct json_object *args, char **err);
 /* Send a raw command object (an {"execute":...} the user typed); an id is added. */
 long qmp_send_object(struct qmp *q, struct json_object *obj, char **err);
-/* Wait for the reply with that id (the whole message, owned by caller). */
+/* Wait for the reply with that id (the whole message, owned by caller).
+ * A raw object's own "id" is put back in its reply. A QMP error reply is
+ * returned as a message (0), not as a failure. */
 int qmp_read_reply(struct qmp *q, long id, int timeout_ms, struct json_object **msg, char **err);
 
 /* Events that arrived while waiting are queued; this returns the next one
- * (owned by caller), waiting up to timeout_ms (0 = only queued, -1 = forever).
+ * (owned by caller), waiting up to timeout_ms (0 = do not wait, but take what
+ * is already on the socket; -1 = forever).
  * Returns 1 with *ev, 0 on timeout, -1 on error/EOF with *err. */
 int qmp_next_event(struct qmp *q, int timeout_ms, struct json_object **ev, char **err);
+
+/* Wait for an event named name (NULL: any); other events stay queued, in order.
+ * Returns like qmp_next_event. */
+int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct json_object **ev,
+		   char **err);
+size_t qmp_events_queued(const struct qmp *q);
+
+/* Read what arrives within timeout_ms (0 = only what is already there) and
+ * sort it into replies and events, for callers running their own poll loop.
+ * 1: something was read, 0: nothing, -1: connection closed/error with *err. */
+int qmp_poll(struct qmp *q, int timeout_ms, char **err);
+/* Has the connection failed (peer gone, invalid JSON)? Queued replies and
+ * events can still be taken. */
+bool qmp_is_closed(const struct qmp *q);
+
+/* A wait interrupted by a signal fails with "interrupted" when *flag is set
+ * (a tool's SIGINT handler sets it); otherwise it goes on. */
+void qmp_set_interrupt(struct qmp *q, volatile sig_atomic_t *flag);
+
+/* The greeting {"QMP": {"version": ..., "capabilities": ...}} (borrowed). */
+struct json_object *qmp_greeting(const struct qmp *q);
+
+/* "CLASS: desc" for a reply message holding "error" (malloc'd), else NULL. */
+char *qmp_error_string(struct json_object *msg);
 
 /* Convenience: run an HMP command through human-monitor-command; *out is its text. */
 int qmp_hmp(struct qmp *q, const char *cmdline, int timeout_ms, char **out, char **err);
