@@ -39,17 +39,17 @@ MANS := $(sort $(wildcard man/*.[15]))
 all: $(TOOLS)
 
 build/lib/%.o: lib/%.c $(wildcard lib/*.h) | build/lib
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 build/libvm.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
 bin/%: cmd/%.c build/libvm.a $(wildcard lib/*.h) | bin
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a $(LIBS_$*) $(LIBS_BASE)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a $(LIBS_$*) $(LIBS_BASE)
 
 build/tests/%: tests/unit/%.c build/libvm.a $(wildcard lib/*.h tests/unit/*.h) | build/tests
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a -lcmocka -ledit -larchive $(LIBS_BASE)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a -lcmocka -ledit -larchive $(LIBS_BASE)
 
 build/lib build/tests bin:
 	mkdir -p $@

@@ -16,6 +16,7 @@ static const char usage[] =
     "       vm-config [-q] BUNDLE show [--json] [--raw]\n"
     "       vm-config [-q] BUNDLE validate\n"
     "       vm-config [-q] BUNDLE edit\n"
+    "       vm-config [-q] BUNDLE upgrade   (a UTM 3 bundle to UTM 4's format)\n"
     "       vm-config keys\n"
     "Keys are paths: memory, cpus, drive.cd0.interface, net.net0.forward ...\n"
     "(vm-config keys lists them all).\n"
@@ -169,13 +170,13 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage_exit(usage, EXIT_USAGE);
 	const char *verb = argv[1];
-	static const char *const writers[] = {"set", "add", "unset", "edit", NULL};
-	static const char *const verbs[] = {"get", "set", "add", "unset", "show", "validate", "edit", NULL};
+	static const char *const writers[] = {"set", "add", "unset", "edit", "upgrade", NULL};
+	static const char *const verbs[] = {"get", "set", "add", "unset", "show", "validate", "edit", "upgrade", NULL};
 	if (!str_in(verb, verbs))
-		vm_errx(EXIT_USAGE, "%s: unknown command (get, set, add, unset, show, validate, edit)", verb);
+		vm_errx(EXIT_USAGE, "%s: unknown command (get, set, add, unset, show, validate, edit, upgrade)", verb);
 	if ((!strcmp(verb, "get") && argc != 3) || (!strcmp(verb, "set") && (argc < 4 || argc % 2)) ||
 	    (!strcmp(verb, "add") && argc != 4) || (!strcmp(verb, "unset") && argc < 3) ||
-	    (str_in(verb, (const char *const[]){"show", "validate", "edit", NULL}) && argc != 2))
+	    (str_in(verb, (const char *const[]){"show", "validate", "edit", "upgrade", NULL}) && argc != 2))
 		usage_exit(usage, EXIT_USAGE);
 
 	struct bundle b;
@@ -241,6 +242,14 @@ int main(int argc, char **argv)
 			printf("%s: valid\n", b.conf_path);
 	} else if (!strcmp(verb, "edit")) {
 		status = cmd_edit(&b);
+	} else if (!strcmp(verb, "upgrade")) {
+		if (bundle_upgrade(&b, &err) < 0) {
+			vm_warnx("%s", err);
+			free(err);
+			status = EXIT_FAIL;
+		} else if (!vm_quiet) {
+			printf("%s: upgraded to UTM 4 (ConfigurationVersion 4)\n", b.path);
+		}
 	}
 	bundle_close(&b);
 	if (fflush(stdout) == EOF)

@@ -482,6 +482,10 @@ static void devices(struct ctx *x)
 
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err)
 {
+	if (b->plist.not_runnable) {
+		*err = xstrdup(b->plist.not_runnable);
+		return -1;
+	}
 	struct vm_config c;
 	bundle_effective_config(b, &c);
 	struct buf errs = {0};

@@ -98,8 +98,27 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 		free(b->conf_path);
 		b->conf_path = plist;
 		b->format = BUNDLE_PLIST;
-		*err = xasprintf("%s: UTM config.plist bundles are not supported yet", b->conf_path);
-		goto fail;
+		size_t plen;
+		char *data = read_file(b->conf_path, &plen);
+		if (!data) {
+			*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+			goto fail;
+		}
+		int pr = config_parse_plist(&b->cfg, b->conf_path, data, plen, &b->plist_doc, &b->plist, err);
+		free(data);
+		if (pr < 0)
+			goto fail;
+		if (b->plist.kind == PLIST_UTM_LEGACY) {
+			/* an upgrade stopped between its two renames: the images are in Data/ */
+			char *im = path_join(b->path, "Images"), *da = path_join(b->path, "Data");
+			if (!is_dir(im) && is_dir(da))
+				b->plist.data_dir = "Data";
+			free(im);
+			free(da);
+		}
+		if (b->plist.notices.len && !vm_quiet)
+			fputs(b->plist.notices.s, stderr);
+		return 0;
 	}
 	free(plist);
 	size_t len;
@@ -146,6 +165,8 @@ void bundle_open_or_die(struct bundle *b, const char *arg)
 void bundle_close(struct bundle *b)
 {
 	config_free(&b->cfg);
+	config_plist_free(b->plist_doc);
+	plist_meta_free(&b->plist);
 	free(b->path);
 	free(b->conf_path);
 	if (b->lock_fd >= 0)
@@ -162,9 +183,28 @@ void bundle_effective_config(const struct bundle *b, struct vm_config *out)
 
 int bundle_save(struct bundle *b, char **err)
 {
-	if (b->format != BUNDLE_VMCONF) {
-		*err = xasprintf("%s: cannot write this format", b->conf_path);
-		return -1;
+	if (b->format == BUNDLE_PLIST) {
+		if (b->plist.readonly) {
+			*err = xstrdup(b->plist.readonly);
+			return -1;
+		}
+		void *doc = config_plist_copy(b->plist_doc);
+		if (config_plist_update(doc, &b->cfg, 0, NULL, b->conf_path, err) < 0) {
+			config_plist_free(doc);
+			return -1;
+		}
+		size_t xlen;
+		char *xml = config_plist_xml(doc, &xlen);
+		int wr = xml ? write_file_atomic(b->conf_path, xml, xlen, 0644) : -1;
+		free(xml);
+		if (wr < 0) {
+			*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+			config_plist_free(doc);
+			return -1;
+		}
+		config_plist_free(b->plist_doc);
+		b->plist_doc = doc;
+		return 0;
 	}
 	char *text = config_format_vmconf(&b->cfg);
 	int r = write_file_atomic(b->conf_path, text, strlen(text), 0644);
@@ -174,6 +214,69 @@ int bundle_save(struct bundle *b, char **err)
 		return -1;
 	}
 	return 0;
+}
+
+int bundle_upgrade(struct bundle *b, char **err)
+{
+	if (b->format != BUNDLE_PLIST || b->plist.kind != PLIST_UTM_LEGACY) {
+		*err = xasprintf("%s: not a UTM 3 bundle; nothing to upgrade", b->conf_path);
+		return -1;
+	}
+	char *name = bundle_display_name(b->path);
+	void *doc = config_plist_upgrade(b->plist_doc, &b->cfg, name, b->conf_path, err);
+	free(name);
+	if (!doc)
+		return -1;
+	size_t xlen;
+	char *xml = config_plist_xml(doc, &xlen);
+	config_plist_free(doc);
+	char *tmp = path_join(b->path, ".config.plist.v4"), *images = path_join(b->path, "Images"),
+	     *data = path_join(b->path, "Data"), *view = path_join(b->path, "view.plist");
+	int ret = -1;
+	if (!xml || write_file_atomic(tmp, xml, xlen, 0644) < 0) {
+		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (is_dir(images)) {
+		if (is_dir(data) && rmdir(data) < 0) {
+			*err = xasprintf("%s: both Images/ and a non-empty Data/; not upgraded", b->path);
+			unlink(tmp);
+			goto out;
+		}
+		if (rename(images, data) < 0) {
+			*err = xasprintf("%s: %s", images, strerror(errno));
+			unlink(tmp);
+			goto out;
+		}
+	} else if (!is_dir(data) && mkdir(data, 0755) < 0) {
+		*err = xasprintf("%s: %s", data, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, b->conf_path) < 0) {
+		*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	size_t vlen;
+	char *vdata = read_file(view, &vlen);
+	if (vdata) {
+		struct buf notes = {0};
+		config_plist_view_notes(vdata, vlen, &notes);
+		if (notes.len)
+			fprintf(stderr, "%s: view.plist held what UTM 4 keeps elsewhere:\n%s", b->path, notes.s);
+		buf_free(&notes);
+		free(vdata);
+		unlink(view);
+	}
+	ret = 0;
+out:
+	free(xml);
+	free(tmp);
+	free(images);
+	free(data);
+	free(view);
+	return ret;
 }
 
 /* Ctrl-C during create: the handler only notes it; the create path sees the
@@ -283,7 +386,7 @@ char *bundle_resolve(const struct bundle *b, const char *name, char **err)
 	}
 	/* Absolute, so the argv works from any working directory. */
 	char *realb = realpath(b->path, NULL);
-	char *data = path_join(realb ? realb : b->path, "Data");
+	char *data = path_join(realb ? realb : b->path, b->plist.data_dir ? b->plist.data_dir : "Data");
 	char *p = path_join(data, name);
 	free(data);
 	/* A symlink inside Data/ must not lead out of the bundle either. */

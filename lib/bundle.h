@@ -15,6 +15,8 @@ struct bundle {
 	struct vm_config cfg;
 	bool allow_abs; /* paths outside the bundle were asked for (--allow-path) */
 	int lock_fd;    /* BUNDLE_LOCK: the bundle folder, flock'ed */
+	void *plist_doc;          /* BUNDLE_PLIST: the original document, so writes keep unknown keys */
+	struct plist_meta plist; /* BUNDLE_PLIST: kind, read-only/not-runnable reasons */
 };
 
 /* bundle_open flags. BUNDLE_LOCK: take an exclusive lock on the bundle
@@ -35,6 +37,11 @@ void bundle_open_flags_or_die(struct bundle *b, const char *name_or_path, int fl
 
 /* The config with every default filled in (a deep copy; config_free it). */
 void bundle_effective_config(const struct bundle *b, struct vm_config *out);
+
+/* A UTM 3 (ConfigurationVersion 2) bundle to UTM 4's layout, as UTM 4 does:
+ * a v4 config.plist, Images/ renamed Data/, view.plist folded in (what has no
+ * place is printed). Each step is an atomic rename; close b afterwards. */
+int bundle_upgrade(struct bundle *b, char **err);
 
 /* Write b->cfg back, atomically. */
 int bundle_save(struct bundle *b, char **err);

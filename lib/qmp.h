@@ -39,6 +39,10 @@ long qmp_send_object(struct qmp *q, struct json_object *obj, char **err);
  * returned as a message (0), not as a failure. */
 int qmp_read_reply(struct qmp *q, long id, int timeout_ms, struct json_object **msg, char **err);
 
+/* Stop waiting for the reply with that id (a timeout, ^C): it is dropped
+ * when it comes instead of being kept for a reader that will not come. */
+void qmp_abandon(struct qmp *q, long id);
+
 /* Events that arrived while waiting are queued; this returns the next one
  * (owned by caller), waiting up to timeout_ms (0 = do not wait, but take what
  * is already on the socket; -1 = forever).

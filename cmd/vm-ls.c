@@ -1,0 +1,274 @@
+/* vm-ls: the bundles in $VM_PATH (or the folders given) with their state.
+ * The state comes from the lock and QMP (runtime_state), never from a pid
+ * file alone. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "argv.h"
+#include "bundle.h"
+#include "runtime.h"
+
+static const char usage[] =
+    "usage: vm-ls [options] [DIR|BUNDLE...]\n"
+    "List the VM bundles in each DIR (default: the folders of $VM_PATH, else .)\n"
+    "with their state: stopped, running or paused, QEMU's pid and the accelerator.\n"
+    "  -j, --json        a JSON array, with the runtime sockets of running VMs\n"
+    "  -q, --quiet       no warnings about unreadable bundles\n"
+    "  -h, --help        this help\n"
+    "  -V, --version     print the version\n";
+
+#define QMP_MS 1000
+
+struct row {
+	char *name, *path, *uuid, *arch, *display, *error;
+	long long cpus, memory;
+	bool console_socket;
+	struct vm_status st;
+};
+
+static bool is_dir(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static bool is_bundle_name(const char *n)
+{
+	size_t l = strlen(n);
+	return l > 4 && !strcmp(n + l - 4, ".utm");
+}
+
+static void add_bundle(struct row **rows, size_t *n, const char *path)
+{
+	*rows = xrealloc(*rows, (*n + 1) * sizeof **rows);
+	struct row *r = &(*rows)[(*n)++];
+	memset(r, 0, sizeof *r);
+	r->path = xstrdup(path);
+	r->name = bundle_display_name(path);
+	struct bundle b;
+	char *err = NULL;
+	if (bundle_open(&b, path, &err) < 0) {
+		r->error = err;
+		return;
+	}
+	struct vm_config c;
+	bundle_effective_config(&b, &c);
+	if (c.name && *c.name) {
+		free(r->name);
+		r->name = xstrdup(c.name);
+	}
+	r->uuid = c.uuid ? xstrdup(c.uuid) : NULL;
+	r->arch = c.arch ? xstrdup(c.arch) : NULL;
+	r->display = c.display ? xstrdup(c.display) : NULL;
+	r->cpus = c.cpus;
+	r->memory = c.memory;
+	r->console_socket = c.nserials == 0 || !strcmp(c.serials[0].mode, "socket");
+	if (runtime_state(&b, QMP_MS, &r->st) < 0)
+		r->error = xstrdup("no runtime directory");
+	config_free(&c);
+	bundle_close(&b);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The bundles directly inside dir, by name. */
+static int scan_dir(struct row **rows, size_t *n, const char *dir, bool explicit)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (!explicit && errno == ENOENT)
+			return 0; /* a folder of $VM_PATH that does not exist yet is no error */
+		vm_warn("%s", dir);
+		return -1;
+	}
+	struct strv names = {0};
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !is_bundle_name(de->d_name))
+			continue;
+		char *p = path_join(dir, de->d_name);
+		if (is_dir(p))
+			strv_push(&names, p);
+		free(p);
+	}
+	closedir(d);
+	if (names.n)
+		qsort(names.v, names.n, sizeof *names.v, cmp_str);
+	for (size_t i = 0; i < names.n; i++)
+		add_bundle(rows, n, names.v[i]);
+	strv_free(&names);
+	return 0;
+}
+
+static struct json_object *jstr(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static struct json_object *rt_path(const struct row *r, const char *name)
+{
+	if (!r->st.dir || r->st.state == VM_STOPPED)
+		return NULL;
+	char *p = path_join(r->st.dir, name);
+	struct json_object *j = json_object_new_string(p);
+	free(p);
+	return j;
+}
+
+static struct json_object *row_json(const struct row *r)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", jstr(r->name));
+	json_object_object_add(o, "path", jstr(r->path));
+	if (r->error) {
+		json_object_object_add(o, "state", json_object_new_string("invalid"));
+		json_object_object_add(o, "error", jstr(r->error));
+		return o;
+	}
+	json_object_object_add(o, "uuid", jstr(r->uuid));
+	json_object_object_add(o, "arch", jstr(r->arch));
+	json_object_object_add(o, "cpus", json_object_new_int64(r->cpus));
+	json_object_object_add(o, "memory_mib", json_object_new_int64(r->memory));
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(r->st.state)));
+	json_object_object_add(o, "qmp_status", jstr(r->st.qmp_status));
+	json_object_object_add(o, "pid", r->st.pid ? json_object_new_int(r->st.pid) : NULL);
+	json_object_object_add(o, "accel", r->st.state == VM_STOPPED ? NULL : jstr(r->st.accel));
+	if (r->st.error)
+		json_object_object_add(o, "error", jstr(r->st.error));
+	json_object_object_add(o, "runtime_dir", jstr(r->st.dir));
+	json_object_object_add(o, "qmp", rt_path(r, RT_QMP));
+	json_object_object_add(o, "console", r->console_socket ? rt_path(r, RT_CONSOLE) : NULL);
+	json_object_object_add(o, "console_log", rt_path(r, RT_CONSOLE_LOG));
+	json_object_object_add(o, "display", jstr(r->display));
+	const char *ds = !r->display ? NULL
+			 : !strcmp(r->display, "vnc") ? RT_VNC
+			 : !strcmp(r->display, "spice") ? RT_SPICE
+							  : NULL;
+	json_object_object_add(o, "display_socket", ds ? rt_path(r, ds) : NULL);
+	return o;
+}
+
+static void print_table(const struct row *rows, size_t n)
+{
+	int wn = 4, ws = 5, wp = 3, wa = 5, war = 4;
+	char pidbuf[32];
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+		int l = (int)strlen(r->name);
+		wn = l > wn ? l : wn;
+		const char *st = r->error ? "invalid" : vm_state_name(r->st.state);
+		ws = (int)strlen(st) > ws ? (int)strlen(st) : ws;
+		l = snprintf(pidbuf, sizeof pidbuf, "%d", (int)r->st.pid);
+		wp = l > wp ? l : wp;
+		if (r->arch && (int)strlen(r->arch) > war)
+			war = (int)strlen(r->arch);
+	}
+	printf("%-*s  %-*s  %*s  %-*s  %-*s  %4s  %7s  %s\n", wn, "NAME", ws, "STATE", wp, "PID", wa,
+	       "ACCEL", war, "ARCH", "CPUS", "MEMORY", "PATH");
+	for (size_t i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+		const char *st = r->error ? "invalid" : vm_state_name(r->st.state);
+		if (r->st.pid)
+			snprintf(pidbuf, sizeof pidbuf, "%d", (int)r->st.pid);
+		else
+			snprintf(pidbuf, sizeof pidbuf, "-");
+		const char *acc = r->st.state != VM_STOPPED && r->st.accel ? r->st.accel : "-";
+		char cpus[32] = "-";
+		char *mem = NULL;
+		if (!r->error) {
+			snprintf(cpus, sizeof cpus, "%lld", r->cpus);
+			mem = format_size((uint64_t)r->memory << 20);
+		}
+		printf("%-*s  %-*s  %*s  %-*s  %-*s  %4s  %7s  %s\n", wn, r->name, ws, st, wp, pidbuf,
+		       wa, acc, war, r->arch ? r->arch : "-", cpus, mem ? mem : "-", r->path);
+		free(mem);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    CLI_COMMON_LONGOPTS,
+	    {NULL, 0, NULL, 0},
+	};
+	bool json = false;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "j" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json = true; break;
+		default: cli_common(ch, usage);
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct strv dirs = {0};
+	for (int i = optind; i < argc; i++)
+		strv_push(&dirs, argv[i]);
+	if (!dirs.n) {
+		const char *vp = getenv("VM_PATH");
+		if (vp && *vp) {
+			char *copy = xstrdup(vp), *save = NULL;
+			for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+				strv_push(&dirs, d);
+			free(copy);
+		}
+		if (!dirs.n)
+			strv_push(&dirs, ".");
+	}
+	int status = EXIT_OK;
+	struct row *rows = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < dirs.n; i++) {
+		const char *d = dirs.v[i];
+		bool explicit = optind < argc;
+		if (is_bundle_name(d) && is_dir(d)) {
+			add_bundle(&rows, &n, d);
+		} else if (scan_dir(&rows, &n, d, explicit) < 0) {
+			status = EXIT_FAIL;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].error) {
+			if (!vm_quiet)
+				vm_warnx("%s", rows[i].error);
+			status = EXIT_FAIL;
+		}
+	}
+	if (json) {
+		struct json_object *a = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(a, row_json(&rows[i]));
+		puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(a);
+	} else if (n) {
+		print_table(rows, n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct row *r = &rows[i];
+		free(r->name);
+		free(r->path);
+		free(r->uuid);
+		free(r->arch);
+		free(r->display);
+		free(r->error);
+		vm_status_free(&r->st);
+	}
+	free(rows);
+	strv_free(&dirs);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		status = EXIT_FAIL;
+	return status;
+}

@@ -1,0 +1,77 @@
+#!/bin/sh
+# Stopping booted guests (TCG): vm-stop presses the ACPI power button and the
+# guest powers off; a guest that ignores it (utmkit.noacpi) is quit after
+# --timeout; a foreground vm-run --console with a pipe for stdin talks to the
+# guest's shell, and Ctrl-C (SIGINT) powers the guest off politely. The three
+# guests boot side by side.
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/e2e/vmrun.inc
+. "$(dirname "$0")/vmrun.inc"
+need_guest
+
+guest acpi "utmkit.run=shell"
+guest noacpi "utmkit.run=shell utmkit.noacpi"
+guest con "utmkit.run=shell"
+
+vm-run -q -d "$T/acpi.utm" >/dev/null
+check_eq "acpi guest: vm-run -d" "$?" 0
+vm-run -q -d "$T/noacpi.utm" >/dev/null
+check_eq "noacpi guest: vm-run -d" "$?" 0
+
+# The console guest: the keyboard is a fifo held open by fd 7.
+mkfifo "$T/con.in"
+vm-run --console "$T/con.utm" <"$T/con.in" >"$T/con.out" 2>"$T/con.err" &
+vpid=$!
+exec 7>"$T/con.in"
+
+BOOT=120 # seconds; TCG on a busy 2-core machine
+a=$(rtdir "$T/acpi.utm")
+n=$(rtdir "$T/noacpi.utm")
+check "acpi guest booted" wait_for "$a/console.log" UTMKIT-READY $BOOT
+check "noacpi guest booted" wait_for "$n/console.log" UTMKIT-READY $BOOT
+check "console guest booted (seen through vm-run --console)" wait_for "$T/con.out" UTMKIT-READY $BOOT
+check_eq "vm-ls: running" "$(state "$T/acpi.utm")" running
+
+# --- polite ----------------------------------------------------------------------
+qpid=$(cat "$a/pid")
+t0=$(now_ms)
+vm-stop --timeout 60 "$T/acpi.utm"
+rc=$?
+t1=$(now_ms)
+check_eq "vm-stop (power button): exit 0" "$rc" 0
+check "vm-stop (power button): the guest powered itself off" grep -q "power button pressed" "$a/console.log"
+check "vm-stop (power button): well before the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 30000
+check "vm-stop (power button): QEMU ended" dead "$qpid"
+check_eq "vm-stop (power button): stopped" "$(state "$T/acpi.utm")" stopped
+
+# --- the guest ignores the button: quit after --timeout ---------------------------------
+qpid=$(cat "$n/pid")
+t0=$(now_ms)
+vm-stop --timeout 2 "$T/noacpi.utm" 2>"$T/noacpi.err"
+rc=$?
+t1=$(now_ms)
+check_eq "vm-stop (no ACPI): exit 0" "$rc" 0
+check "vm-stop (no ACPI): waited the timeout, then quit ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 2000 -a $((t1 - t0)) -lt 10000
+check_match "vm-stop (no ACPI): says it quit" "$(cat "$T/noacpi.err")" "noacpi: the guest did not power off within 2 s; quitting"
+check "vm-stop (no ACPI): QEMU ended" dead "$qpid"
+check_eq "vm-stop (no ACPI): stopped" "$(state "$T/noacpi.utm")" stopped
+vm-run -q -d --paused "$T/noacpi.utm" >/dev/null
+check_eq "vm-run right after vm-stop: no race" "$?" 0
+vm-stop -q --force "$T/noacpi.utm"
+
+# --- the console, then Ctrl-C ------------------------------------------------------------
+# shellcheck disable=SC2016 # the guest's shell expands it
+echo 'echo "MARK$((6 * 7))"' >&7
+check "--console: the guest's shell answers input from a pipe" wait_for "$T/con.out" MARK42 30
+c=$(rtdir "$T/con.utm")
+qpid=$(cat "$c/pid")
+kill -INT $vpid
+wait $vpid
+rc=$?
+exec 7>&-
+check_eq "SIGINT to vm-run --console: exit 130" "$rc" 130
+check "SIGINT: the guest powered off politely" grep -q "power button pressed" "$T/con.out"
+check "SIGINT: QEMU ended" dead "$qpid"
+check "SIGINT: runtime files cleaned" test ! -e "$c/pid" -a ! -e "$c/qmp.sock"
+check_eq "SIGINT: stopped" "$(state "$T/con.utm")" stopped

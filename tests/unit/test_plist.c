@@ -1,0 +1,440 @@
+/* UTM's config.plist codec: mapping, errors, in-place writes, round trips. */
+#include <plist/plist.h>
+
+#include "bundle.h"
+#include "config.h"
+#include "testutil.h"
+
+#define HDR "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>"
+#define SECTIONS_BUT(sys, drive, net, serial, qemu)                                                               \
+	"<key>Backend</key><string>QEMU</string><key>ConfigurationVersion</key><integer>4</integer>"                \
+	"<key>Information</key><dict><key>Name</key><string>t</string><key>IconCustom</key><false/>"              \
+	"<key>UUID</key><string>11111111-2222-4333-8444-555555555555</string><key>Unknown</key>"                  \
+	"<string>keep me</string></dict>"                                                                         \
+	"<key>Input</key><dict><key>UsbBusSupport</key><string>3.0</string></dict>"                               \
+	"<key>Sharing</key><dict><key>DirectoryShareMode</key><string>VirtFS</string></dict>"                     \
+	"<key>Display</key><array><dict><key>Hardware</key><string>virtio-vga</string></dict></array>"            \
+	"<key>Sound</key><array><dict><key>Hardware</key><string>intel-hda</string></dict></array>" sys drive net \
+	    serial qemu "</dict></plist>\n"
+
+#define SYS                                                                                                       \
+	"<key>System</key><dict><key>Architecture</key><string>x86_64</string><key>Target</key>"                 \
+	"<string>q35</string><key>CPU</key><string>max</string><key>CPUFlagsAdd</key><array><string>avx</string>" \
+	"</array><key>CPUFlagsRemove</key><array><string>hle</string></array><key>CPUCount</key>"                 \
+	"<integer>0</integer><key>MemorySize</key><integer>2048</integer><key>JITCacheSize</key>"                \
+	"<integer>256</integer><key>ForceMulticore</key><true/></dict>"
+#define DRIVES                                                                                                    \
+	"<key>Drive</key><array>"                                                                                 \
+	"<dict><key>Identifier</key><string>0</string><key>ImageName</key><string>hd.qcow2</string>"             \
+	"<key>ImageType</key><string>Disk</string><key>Interface</key><string>VirtIO</string></dict>"            \
+	"<dict><key>Identifier</key><string>CD1</string><key>ImageType</key><string>CD</string>"                 \
+	"<key>Interface</key><string>IDE</string></dict>"                                                         \
+	"<dict><key>Identifier</key><string>K</string><key>ImageName</key><string>vmlinuz</string>"              \
+	"<key>ImageType</key><string>LinuxKernel</string><key>Interface</key><string>None</string></dict>"       \
+	"</array>"
+#define NETS                                                                                                      \
+	"<key>Network</key><array><dict><key>Mode</key><string>Shared</string><key>Hardware</key>"               \
+	"<string>e1000</string><key>MacAddress</key><string>AA:BB:CC:DD:EE:02</string><key>PortForward</key>"    \
+	"<array><dict><key>Protocol</key><string>TCP</string><key>HostPort</key><integer>2222</integer>"         \
+	"<key>GuestPort</key><integer>22</integer></dict><dict><key>protocol</key><string>UDP</string>"         \
+	"<key>hostAddress</key><string>127.0.0.1</string><key>hostPort</key><integer>53</integer>"               \
+	"<key>guestAddress</key><string>10.0.2.15</string><key>guestPort</key><integer>53</integer></dict>"      \
+	"</array></dict></array>"
+#define SERIALS                                                                                                   \
+	"<key>Serial</key><array><dict><key>Mode</key><string>Ptty</string><key>Target</key>"                    \
+	"<string>Monitor</string></dict><dict><key>Mode</key><string>TcpServer</string><key>Target</key>"       \
+	"<string>GDB</string></dict></array>"
+#define QEMU_SEC                                                                                                  \
+	"<key>QEMU</key><dict><key>UEFIBoot</key><true/><key>RNGDevice</key><true/><key>TPMDevice</key><false/>" \
+	"<key>MachinePropertyOverride</key><string>hpet=on</string><key>AdditionalArguments</key><array>"        \
+	"<string>-device \"virtio-keyboard-pci, x\"</string><string></string>"                                  \
+	"<string>-append \"console=ttyS0 quiet\"</string></array></dict>"
+
+static const char full[] = HDR SECTIONS_BUT(SYS, DRIVES, NETS, SERIALS, QEMU_SEC);
+
+static void *parse_ok(struct vm_config *c, const char *text, struct plist_meta *meta)
+{
+	void *doc = NULL;
+	char *err = NULL;
+	config_init(c);
+	if (config_parse_plist(c, "t.utm/config.plist", text, strlen(text), &doc, meta, &err) < 0)
+		fail_msg("parse: %s", err);
+	return doc;
+}
+
+static char *parse_err(const char *text)
+{
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = NULL;
+	char *err = NULL;
+	config_init(&c);
+	assert_int_equal(config_parse_plist(&c, "x.utm/config.plist", text, strlen(text), &doc, &meta, &err), -1);
+	assert_null(doc);
+	assert_non_null(err);
+	config_free(&c);
+	return err;
+}
+
+static void split_like_utm(void **state)
+{
+	(void)state;
+	struct strv v = {0};
+	config_split_utm_args("  -device  \"a b\",c  x\"y z\"w \"\" ", &v);
+	assert_int_equal(v.n, 4);
+	assert_string_equal(v.v[0], "-device");
+	assert_string_equal(v.v[1], "a b,c");
+	assert_string_equal(v.v[2], "xy zw");
+	assert_string_equal(v.v[3], "");
+	strv_free(&v);
+	config_split_utm_args("", &v);
+	assert_int_equal(v.n, 0);
+	strv_free(&v);
+}
+
+static void reads_every_mapped_key(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, full, &meta);
+	assert_int_equal(meta.kind, PLIST_UTM_QEMU);
+	assert_null(meta.readonly);
+	assert_non_null(strstr(meta.notices.s, "Network[0].Mode: Shared"));
+	assert_non_null(strstr(meta.notices.s, "Serial[1].Mode: TcpServer"));
+	assert_string_equal(c.name, "t");
+	assert_string_equal(c.arch, "x86_64");
+	assert_string_equal(c.machine, "q35");
+	assert_string_equal(c.machine_props, "hpet=on");
+	assert_string_equal(c.cpu, "max");
+	assert_int_equal(c.cpu_flags.n, 2);
+	assert_string_equal(c.cpu_flags.v[0], "+avx");
+	assert_string_equal(c.cpu_flags.v[1], "-hle");
+	assert_int_equal(c.cpus, 0);
+	assert_int_equal(c.memory, 2048);
+	assert_int_equal(c.tcg_tb_size, 256);
+	assert_string_equal(c.tcg_thread, "multi");
+	assert_null(c.firmware); /* a LinuxKernel image: UTM skips UEFI */
+	assert_string_equal(c.kernel, "vmlinuz");
+	assert_string_equal(c.append, "console=ttyS0 quiet");
+	assert_int_equal(c.extra_args.n, 2);
+	assert_string_equal(c.extra_args.v[1], "virtio-keyboard-pci, x");
+	assert_true(c.rng);
+	assert_false(c.tpm);
+	assert_string_equal(c.usb, "3.0");
+	assert_string_equal(c.display_device, "virtio-vga");
+	assert_null(c.display);
+	assert_string_equal(c.sound, "intel-hda");
+	assert_int_equal(c.ndrives, 2);
+	assert_string_equal(c.drives[0].id, "drive0");
+	assert_string_equal(c.drives[0].image, "hd.qcow2");
+	assert_string_equal(c.drives[0].interface, "virtio");
+	assert_string_equal(c.drives[0].media, "disk");
+	assert_false(c.drives[0].removable);
+	assert_string_equal(c.drives[1].id, "CD1");
+	assert_null(c.drives[1].image);
+	assert_true(c.drives[1].removable);
+	assert_string_equal(c.drives[1].media, "cdrom");
+	assert_int_equal(c.nnets, 1);
+	assert_string_equal(c.nets[0].mode, "user");
+	assert_string_equal(c.nets[0].model, "e1000");
+	assert_string_equal(c.nets[0].mac, "aa:bb:cc:dd:ee:02");
+	assert_int_equal(c.nets[0].forward.n, 2);
+	assert_string_equal(c.nets[0].forward.v[0], "tcp::2222-:22");
+	assert_string_equal(c.nets[0].forward.v[1], "udp:127.0.0.1:53-10.0.2.15:53");
+	assert_int_equal(c.nserials, 2);
+	assert_string_equal(c.serials[0].mode, "pty");
+	assert_string_equal(c.serials[0].target, "monitor");
+	assert_string_equal(c.serials[1].mode, "socket");
+	assert_string_equal(c.serials[1].target, "gdb");
+	struct buf errs = {0};
+	config_apply_defaults(&c);
+	assert_int_equal(config_validate(&c, &errs), 0);
+	buf_free(&errs);
+	config_free(&c);
+	plist_meta_free(&meta);
+	config_plist_free(doc);
+}
+
+static void errors_name_file_and_key(void **state)
+{
+	(void)state;
+	char *e = parse_err(HDR SECTIONS_BUT(
+	    "<key>System</key><dict><key>Architecture</key><string>vax</string><key>Target</key><string>q35</string>"
+	    "<key>MemorySize</key><integer>1</integer></dict>",
+	    DRIVES, NETS, SERIALS, QEMU_SEC));
+	assert_string_equal(e, "x.utm/config.plist: System.Architecture: 'vax' is not one of: x86_64, i386, aarch64, "
+			       "arm, riscv64, riscv32, ppc, ppc64, m68k, alpha, avr, hppa, loongarch64, microblaze, "
+			       "microblazeel, mips, mipsel, mips64, mips64el, or1k, rx, s390x, sh4, sh4eb, sparc, "
+			       "sparc64, tricore, xtensa, xtensaeb");
+	free(e);
+	e = parse_err(HDR SECTIONS_BUT(
+	    "<key>System</key><dict><key>Architecture</key><string>ppc</string><key>Target</key><string>mac99</string>"
+	    "<key>MemorySize</key><string>lots</string></dict>",
+	    DRIVES, NETS, SERIALS, QEMU_SEC));
+	assert_string_equal(e, "x.utm/config.plist: System.MemorySize: expected an integer, found a string");
+	free(e);
+	e = parse_err(HDR SECTIONS_BUT(SYS, "", NETS, SERIALS, QEMU_SEC));
+	assert_string_equal(e, "x.utm/config.plist: Drive: missing (UTM requires it)");
+	free(e);
+	e = parse_err(HDR SECTIONS_BUT(SYS, "<key>Drive</key><array><string>x</string></array>", NETS, SERIALS,
+				       QEMU_SEC));
+	assert_string_equal(e, "x.utm/config.plist: Drive[0]: expected a dictionary, found a string");
+	free(e);
+	char *trunc = strndup(full, 400);
+	e = parse_err(trunc);
+	assert_non_null(strstr(e, "x.utm/config.plist: not a valid property list"));
+	free(e);
+	free(trunc);
+	e = parse_err("<?xml version=\"1.0\"?><plist version=\"1.0\"><array/></plist>");
+	assert_string_equal(e, "x.utm/config.plist: not a property list dictionary");
+	free(e);
+	e = parse_err(HDR "<key>Backend</key><string>QEMU</string><key>ConfigurationVersion</key><integer>5</integer>"
+			  "</dict></plist>");
+	assert_non_null(strstr(e, "ConfigurationVersion: 5 is not supported"));
+	free(e);
+}
+
+/* Re-serialised XML of a document, for exact comparison. */
+static char *xml_of(void *doc)
+{
+	char *x = config_plist_xml(doc, NULL);
+	assert_non_null(x);
+	return x;
+}
+
+/* Deep equality: libplist's compare looks at one node, so compare the XML. */
+static void assert_same(void *a, void *b)
+{
+	char *x = xml_of(a), *y = xml_of(b);
+	assert_string_equal(x, y);
+	free(x);
+	free(y);
+}
+
+static void unchanged_write_is_identical(const char *text)
+{
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, text, &meta);
+	void *copy = config_plist_copy(doc);
+	char *err = NULL;
+	if (config_plist_update(copy, &c, 0, NULL, "t", &err) < 0)
+		fail_msg("update: %s", err);
+	assert_same(doc, copy);
+	config_plist_free(copy);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+}
+
+static void write_unchanged_keeps_document(void **state)
+{
+	(void)state;
+	unchanged_write_is_identical(full);
+	/* every sample bundle, when the samples are at hand */
+	const char *dir = VM_SRCDIR "/../shared/utm-samples";
+	char *t = test_tmpdir();
+	char *cmd = xasprintf("cd '%s' && for z in '%s'/*.utm.zip; do bsdtar -xf \"$z\" 2>/dev/null || "
+			      "python3 -m zipfile -e \"$z\" . ; done >/dev/null 2>&1",
+			      t, dir);
+	int r = system(cmd);
+	(void)r;
+	free(cmd);
+	const char *names[] = {"System 7.5.3 (Config Only).utm", "macOS 12 X86-64 (config only).utm"};
+	for (int i = 0; i < 2; i++) {
+		char *b = path_join(t, names[i]), *p = path_join(b, "config.plist");
+		size_t len;
+		char *data = read_file(p, &len);
+		if (access(dir, F_OK) == 0 && !data)
+			fail_msg("%s: not extracted", p);
+		if (data) {
+			unchanged_write_is_identical(data);
+			free(data);
+		}
+		free(p);
+		free(b);
+	}
+	rm_rf(t);
+	free(t);
+}
+
+static plist_t at(plist_t root, const char *sec, const char *key)
+{
+	return plist_dict_get_item(plist_dict_get_item(root, sec), key);
+}
+
+static void set_changes_only_that_key(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, full, &meta);
+	void *copy = config_plist_copy(doc);
+	char *err = NULL;
+	assert_int_equal(config_set(&c, "memory", "1G", &err), 0);
+	assert_int_equal(config_plist_update(copy, &c, 0, NULL, "t", &err), 0);
+	uint64_t v = 0;
+	plist_get_uint_val(at(copy, "System", "MemorySize"), &v);
+	assert_int_equal(v, 1024);
+	/* put the old value back: the documents are then equal again */
+	plist_dict_set_item(plist_dict_get_item(copy, "System"), "MemorySize", plist_new_uint(2048));
+	assert_same(doc, copy);
+
+	/* a drive, a forward, the kernel command line */
+	assert_int_equal(config_set(&c, "drive.drive0.readonly", "true", &err), 0);
+	assert_int_equal(config_add(&c, "net.net0.forward", "tcp:127.0.0.1:8080-:80", &err), 0);
+	assert_int_equal(config_set(&c, "append", "console=hvc0", &err), 0);
+	assert_int_equal(config_set(&c, "drive.hd9.image", "new.qcow2", &err), 0);
+	assert_int_equal(config_plist_update(copy, &c, 0, NULL, "t", &err), 0);
+	struct vm_config d;
+	struct plist_meta m2;
+	char *x = xml_of(copy);
+	void *doc2 = parse_ok(&d, x, &m2);
+	free(x);
+	assert_true(d.drives[0].readonly);
+	assert_int_equal(d.nets[0].forward.n, 3);
+	assert_string_equal(d.nets[0].forward.v[2], "tcp:127.0.0.1:8080-:80");
+	assert_string_equal(d.append, "console=hvc0");
+	assert_int_equal(d.ndrives, 3);
+	assert_string_equal(d.drives[2].id, "hd9");
+	assert_string_equal(d.nets[0].mac, "aa:bb:cc:dd:ee:02");
+	/* the vmnet mode and the unknown key are still there */
+	assert_string_equal(plist_get_string_ptr(plist_dict_get_item(plist_array_get_item(
+							 plist_dict_get_item(doc2, "Network"), 0),
+						     "Mode"),
+					 NULL),
+			    "Shared");
+	assert_string_equal(plist_get_string_ptr(at(doc2, "Information", "Unknown"), NULL), "keep me");
+
+	/* what config.plist cannot hold: refused, or listed when lenient */
+	assert_int_equal(config_set(&d, "display", "vnc", &err), 0);
+	assert_int_equal(config_plist_update(doc2, &d, 0, NULL, "t.utm/config.plist", &err), -1);
+	assert_non_null(strstr(err, "t.utm/config.plist: display:"));
+	free(err);
+	struct buf skipped = {0};
+	assert_int_equal(config_plist_update(doc2, &d, CONFIG_PLIST_LENIENT, &skipped, "t", &err), 0);
+	assert_non_null(strstr(skipped.s, "display:"));
+	buf_free(&skipped);
+
+	config_free(&d);
+	plist_meta_free(&m2);
+	config_plist_free(doc2);
+	config_plist_free(copy);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+}
+
+static void new_document_has_all_sections(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, full, &meta);
+	char *err = NULL;
+	void *n = config_plist_new(&c, 0, NULL, &err);
+	if (!n)
+		fail_msg("new: %s", err);
+	const char *secs[] = {"Information", "System", "QEMU", "Input", "Sharing",
+			      "Display", "Drive", "Network", "Serial", "Sound"};
+	for (int i = 0; i < 10; i++)
+		assert_non_null(plist_dict_get_item(n, secs[i]));
+	char *x = xml_of(n);
+	struct vm_config d;
+	struct plist_meta m2;
+	void *doc2 = parse_ok(&d, x, &m2);
+	free(x);
+	char *a = config_format_vmconf(&c), *b = config_format_vmconf(&d);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	config_free(&d);
+	plist_meta_free(&m2);
+	config_plist_free(doc2);
+	config_plist_free(n);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+}
+
+static void apple_and_legacy(void **state)
+{
+	(void)state;
+	static const char apple[] =
+	    HDR "<key>Backend</key><string>Apple</string><key>ConfigurationVersion</key><integer>4</integer>"
+		"<key>Information</key><dict><key>Name</key><string>a</string></dict>"
+		"<key>System</key><dict><key>Architecture</key><string>aarch64</string><key>CPUCount</key>"
+		"<integer>2</integer><key>MemorySize</key><integer>4096</integer><key>Boot</key><dict>"
+		"<key>OperatingSystem</key><string>Linux</string><key>LinuxKernelPath</key><string>Image</string>"
+		"<key>LinuxInitialRamdiskPath</key><string>initrd</string><key>LinuxCommandLine</key>"
+		"<string>console=hvc0</string></dict></dict>"
+		"<key>Drive</key><array><dict><key>ImageName</key><string>root.img</string><key>Identifier</key>"
+		"<string>R</string></dict></array>"
+		"<key>Network</key><array><dict><key>Mode</key><string>Shared</string></dict></array>"
+		"</dict></plist>";
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, apple, &meta);
+	assert_int_equal(meta.kind, PLIST_UTM_APPLE);
+	assert_non_null(meta.readonly);
+	assert_null(meta.not_runnable);
+	assert_int_equal(c.cpus, 2);
+	assert_int_equal(c.memory, 4096);
+	assert_string_equal(c.kernel, "Image");
+	assert_string_equal(c.initrd, "initrd");
+	assert_string_equal(c.append, "console=hvc0");
+	assert_string_equal(c.drives[0].interface, "virtio");
+	assert_string_equal(c.nets[0].mode, "user");
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+
+	char *mac = xstrdup(apple);
+	char *p = strstr(mac, ">Linux<");
+	memcpy(p, ">macOS<", 7);
+	doc = parse_ok(&c, mac, &meta);
+	assert_string_equal(meta.not_runnable, "t.utm/config.plist: a macOS guest needs Apple's "
+					       "Virtualization.framework; it cannot run on QEMU");
+	free(mac);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+
+	static const char legacy[] =
+	    HDR "<key>ConfigurationVersion</key><integer>2</integer>"
+		"<key>System</key><dict><key>Architecture</key><string>ppc</string><key>Target</key>"
+		"<string>mac99</string><key>Memory</key><integer>256</integer><key>AddArgs</key><array>"
+		"<string>-cpu G3</string></array></dict>"
+		"<key>Drives</key><array><dict><key>DriveName</key><string>drive0</string><key>ImagePath</key>"
+		"<string>os9.qcow2</string><key>ImageType</key><string>disk</string><key>InterfaceType</key>"
+		"<string>ide</string></dict></array></dict></plist>";
+	doc = parse_ok(&c, legacy, &meta);
+	assert_int_equal(meta.kind, PLIST_UTM_LEGACY);
+	assert_string_equal(meta.data_dir, "Images");
+	assert_non_null(meta.readonly);
+	assert_string_equal(c.name, "t");
+	assert_int_equal(c.memory, 256);
+	assert_string_equal(c.drives[0].image, "os9.qcow2");
+	assert_int_equal(c.extra_args.n, 2);
+	char *err = NULL;
+	assert_int_equal(config_plist_update(doc, &c, 0, NULL, "t", &err), -1);
+	free(err);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(split_like_utm),
+	    cmocka_unit_test(reads_every_mapped_key),
+	    cmocka_unit_test(errors_name_file_and_key),
+	    cmocka_unit_test(write_unchanged_keeps_document),
+	    cmocka_unit_test(set_changes_only_that_key),
+	    cmocka_unit_test(new_document_has_all_sections),
+	    cmocka_unit_test(apple_and_legacy),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
