@@ -4,7 +4,7 @@
 # archives, usage errors, and interrupted runs that must leave nothing behind.
 . "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
-SAMPLES=${VM_SAMPLES:-$VM_TOP/../shared/utm-samples}
+SAMPLES=${VM_SAMPLES:-$VM_TOP/tests/samples}
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }

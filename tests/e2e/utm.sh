@@ -4,7 +4,7 @@
 # survives vm-config set with every other plist key unchanged.
 . "$(dirname "$0")/lib.sh"
 
-SAMPLES=${UTM_SAMPLES:-$VM_TOP/../shared/utm-samples}
+SAMPLES=${UTM_SAMPLES:-$VM_TOP/tests/samples}
 if [ ! -d "$SAMPLES" ]; then
 	skip "no UTM samples at $SAMPLES"
 	exit 0

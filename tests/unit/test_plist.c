@@ -233,7 +233,7 @@ static void write_unchanged_keeps_document(void **state)
 	(void)state;
 	unchanged_write_is_identical(full);
 	/* every sample bundle, when the samples are at hand */
-	const char *dir = VM_SRCDIR "/../shared/utm-samples";
+	const char *dir = VM_SRCDIR "/tests/samples";
 	char *t = test_tmpdir();
 	char *cmd = xasprintf("cd '%s' && for z in '%s'/*.utm.zip; do bsdtar -xf \"$z\" 2>/dev/null || "
 			      "python3 -m zipfile -e \"$z\" . ; done >/dev/null 2>&1",
