@@ -26,7 +26,7 @@ check_eq "vm-ls: stopped" "$(state "$T/demo.utm")" stopped
 # --- the guest sets the exit status --------------------------------------------
 guest exit7 "utmkit.exit=7"
 vm-run --exit-device "$T/exit7.utm" >/dev/null 2>"$T/exit7.err" </dev/null
-check_eq "--exit-device: vm-run exits with the guest's code" "$?" 7
+rc=$?; check_eq "--exit-device: vm-run exits with the guest's code (stderr: $(cat "$T/exit7.err"))" "$rc" 7
 guest exit0 "utmkit.exit=0"
 vm-run --exit-device "$T/exit0.utm" >/dev/null 2>&1 </dev/null
 check_eq "--exit-device: code 0 is success (QEMU's 1 is not an error here)" "$?" 0
