@@ -782,10 +782,18 @@ int main(int argc, char **argv)
 		if (r > 0 && pf[0].revents)
 			ready = true;
 	}
-	s.q = qmp_open_fd(priv[0], QMP_CMD_MS, &err);
+	/* A loaded host can take seconds to finish the handshake: allow what is
+	 * left of the start timeout, not one command's worth. */
+	int open_ms = (int)(start_deadline - now_ms());
+	s.q = qmp_open_fd(priv[0], open_ms > QMP_CMD_MS ? open_ms : QMP_CMD_MS, &err);
 	if (!s.q) {
 		int st = 0;
-		waitpid(pid, &st, 0);
+		if (waitpid(pid, &st, WNOHANG) == 0) {
+			/* Alive but mute: do not wait for the guest to finish. */
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			die(EXIT_FAIL, "QEMU did not complete the QMP handshake: %s", err);
+		}
 		char *why = qemu_error(0);
 		if (why)
 			die(EXIT_FAIL, "%s", why);
