@@ -90,4 +90,7 @@ clean:
 	rm -rf build bin
 
 .PHONY: all check units demo bench lint install clean deps guest
+
+# libFuzzer harnesses (tests/fuzz): make fuzz FUZZ_SECONDS=N
+-include tests/fuzz/fuzz.mk
 .SECONDARY:

@@ -9,7 +9,7 @@
 
 static const char usage[] =
     "usage: vm-argv [-0] [--json] [--accel auto|kvm|tcg] [--paused] [--snapshot]\n"
-    "               [--exit-device] BUNDLE\n"
+    "               [--exit-device] [--no-sandbox] [--allow-path PATH]... BUNDLE\n"
     "Print the QEMU command line for BUNDLE, program first.\n"
     "  -0, --null        NUL-separated words (for xargs -0)\n"
     "  -j, --json        a JSON array of words\n"
@@ -18,6 +18,8 @@ static const char usage[] =
     "  -S, --paused      start with the CPUs stopped (-S)\n"
     "  -s, --snapshot    discard disk writes (-snapshot)\n"
     "  -x, --exit-device add isa-debug-exit so the guest sets the exit status (x86)\n"
+    "      --no-sandbox  leave out QEMU's seccomp sandbox (-sandbox)\n"
+    "      --allow-path PATH  the config may name PATH (a file or folder) outside the bundle\n"
     "  -h, --help        this help\n"
     "  -V, --version     print the version\n";
 
@@ -27,9 +29,11 @@ int main(int argc, char **argv)
 	    {"null", no_argument, NULL, '0'},	    {"json", no_argument, NULL, 'j'},
 	    {"accel", required_argument, NULL, 'a'}, {"paused", no_argument, NULL, 'S'},
 	    {"snapshot", no_argument, NULL, 's'},   {"exit-device", no_argument, NULL, 'x'},
+	    {"no-sandbox", no_argument, NULL, 'N'}, {"allow-path", required_argument, NULL, 'P'},
 	    CLI_COMMON_LONGOPTS,		    {NULL, 0, NULL, 0}};
 	enum { SHELL, NUL, JSON } mode = SHELL;
 	struct argv_opts o = ARGV_OPTS_INIT;
+	struct strv allow = {0};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "0ja:Ssx" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
 		switch (ch) {
@@ -39,6 +43,8 @@ int main(int argc, char **argv)
 		case 'S': o.paused = true; break;
 		case 's': o.snapshot = true; break;
 		case 'x': o.exit_device = true; break;
+		case 'N': o.no_sandbox = true; break;
+		case 'P': strv_push(&allow, optarg); break;
 		default: cli_common(ch, usage);
 		}
 	}
@@ -46,6 +52,7 @@ int main(int argc, char **argv)
 		usage_exit(usage, EXIT_USAGE);
 	struct bundle b;
 	bundle_open_or_die(&b, argv[optind]);
+	b.allow = allow;
 	if (!o.accel && !b.cfg.accel)
 		o.accel = getenv("VM_ACCEL") && *getenv("VM_ACCEL") ? getenv("VM_ACCEL") : NULL;
 	if (o.accel && !str_in(o.accel, (const char *const[]){"auto", "kvm", "tcg", NULL}))

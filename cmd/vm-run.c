@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +47,9 @@ static const char usage[] =
     "  -t, --timeout SECONDS     stop a foreground VM that runs longer (exit status 3)\n"
     "  -x, --exit-device         isa-debug-exit at port 0xf4: the guest sets the exit status\n"
     "      --stop-timeout SECONDS  how long Ctrl-C waits for an ACPI power-off (default 30)\n"
+    "      --runas USER          as root: the user QEMU runs as (default: $VM_RUNAS, utmkit, nobody)\n"
+    "      --no-sandbox          no seccomp filter, and QEMU keeps the caller's user (warns)\n"
+    "      --allow-path PATH     the config may name PATH (a file or folder) outside the bundle\n"
     "  -q, --quiet               no messages but errors\n"
     "  -v, --verbose             say what is chosen and why; -vv: the QEMU command line too\n"
     "  -h, --help                this help\n"
@@ -60,6 +65,11 @@ static struct {
 	char *rtdir;
 	struct runtime rt;
 	pid_t qemu, swtpm;
+	bool drop; /* QEMU runs as uid/gid, not as the (root) caller */
+	uid_t uid;
+	gid_t gid;
+	int *fds; /* files opened for QEMU (argv_opts.open_file) */
+	size_t nfds;
 	bool raw;
 	struct termios saved_tty;
 	sigset_t oldmask;
@@ -257,9 +267,60 @@ static size_t log_size(void)
 /* swtpm with its control socket passed as a listening descriptor; it ends
  * by itself when QEMU closes the connection (--terminate). State lives in the
  * bundle, as in UTM: Data/tpmdata. */
+/* As root, QEMU does not keep root: it runs as --runas, $VM_RUNAS, the
+ * system user "utmkit" (the Debian package makes it) or else "nobody". */
+static void choose_user(const char *runas)
+{
+	if (geteuid() != 0)
+		return;
+	const char *env = getenv("VM_RUNAS");
+	const char *name = runas ? runas : env && *env ? env : NULL;
+	struct passwd *pw = name ? getpwnam(name) : getpwnam("utmkit");
+	if (!pw && !name)
+		pw = getpwnam(name = "nobody");
+	if (!pw)
+		vm_errx(runas ? EXIT_USAGE : EXIT_FAIL, "%s: no such user (--runas, $VM_RUNAS)", name ? name : "utmkit");
+	if (pw->pw_uid == 0)
+		return; /* asked for root: so be it */
+	S.drop = true;
+	S.uid = pw->pw_uid;
+	S.gid = pw->pw_gid;
+	vm_info("%s: QEMU runs as %s (uid %u)", S.name, pw->pw_name, (unsigned)pw->pw_uid);
+}
+
+/* In the child, before exec: the user QEMU runs as, and no other groups. */
+static void drop_privileges(void)
+{
+	if (!S.drop)
+		return;
+	if (setgroups(1, &S.gid) < 0 || setgid(S.gid) < 0 || setuid(S.uid) < 0 || setuid(0) == 0)
+		_exit(126); /* never run QEMU as root by accident */
+}
+
+/* argv_opts.open_file: vm-run opens what QEMU would, and QEMU inherits it. */
+static int open_for_qemu(void *ctx, const char *path, int flags, char **err)
+{
+	(void)ctx;
+	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	S.fds = xrealloc(S.fds, (S.nfds + 1) * sizeof *S.fds);
+	S.fds[S.nfds++] = fd;
+	return fd;
+}
+
 static void start_swtpm(const struct bundle *b)
 {
 	int lfd = listen_at(S.rtdir, RT_SWTPM);
+	if (S.drop) {
+		/* QEMU connects to it as its own user */
+		char *p = path_join(S.rtdir, RT_SWTPM);
+		if (chown(p, S.uid, S.gid) < 0)
+			die(EXIT_FAIL, "%s: %s", p, strerror(errno));
+		free(p);
+	}
 	char *data = path_join(b->path, "Data");
 	char *abs = realpath(data, NULL);
 	free(data);
@@ -552,7 +613,7 @@ static void supervise(struct sup *s)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_STOP_TIMEOUT = 256 };
+	enum { OPT_STOP_TIMEOUT = 256, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH };
 	static const struct option longopts[] = {
 	    {"accel", required_argument, NULL, 'a'},
 	    {"console", no_argument, NULL, 'c'},
@@ -562,10 +623,14 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 't'},
 	    {"exit-device", no_argument, NULL, 'x'},
 	    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+	    {"runas", required_argument, NULL, OPT_RUNAS},
+	    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
+	    {"allow-path", required_argument, NULL, OPT_ALLOW_PATH},
 	    CLI_COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
-	const char *accel_opt = NULL;
+	const char *accel_opt = NULL, *runas = NULL;
+	struct strv allow = {0};
 	bool console = false, detach = false;
 	struct argv_opts o = ARGV_OPTS_INIT;
 	long long timeout_s = 0, stop_timeout_s = 30;
@@ -583,6 +648,9 @@ int main(int argc, char **argv)
 			if (parse_int(optarg, 1, 100000000, &timeout_s, &e) < 0)
 				vm_errx(EXIT_USAGE, "--timeout %s: %s (seconds, at least 1)", optarg, e);
 			break;
+		case OPT_RUNAS: runas = optarg; break;
+		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
+		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
 		case OPT_STOP_TIMEOUT:
 			if (parse_int(optarg, 0, 100000000, &stop_timeout_s, &e) < 0)
 				vm_errx(EXIT_USAGE, "--stop-timeout %s: %s (seconds)", optarg, e);
@@ -599,6 +667,7 @@ int main(int argc, char **argv)
 
 	struct bundle b;
 	bundle_open_or_die(&b, argv[optind]);
+	b.allow = allow;
 	S.name = bundle_display_name(b.path);
 	struct vm_config eff;
 	bundle_effective_config(&b, &eff);
@@ -611,6 +680,20 @@ int main(int argc, char **argv)
 		vm_errx(EXIT_FAIL,
 			"%s: --console needs the first serial port on a socket; serial.%s.mode is %s",
 			S.name, eff.serials[0].id, eff.serials[0].mode);
+
+	/* The sandbox (see vm-run(1), SECURITY). */
+	if (o.no_sandbox) {
+		vm_warnx("%s: --no-sandbox: QEMU runs without its seccomp filter%s", S.name,
+			 geteuid() == 0 ? ", as root" : "");
+	} else {
+		for (size_t i = 0; i < eff.nnets; i++)
+			if (!strcmp(eff.nets[i].mode, "bridge"))
+				vm_errx(EXIT_FAIL,
+					"%s: net.%s.mode is bridge: QEMU would spawn qemu-bridge-helper, which "
+					"the sandbox forbids; use a tap device, or --no-sandbox",
+					S.name, eff.nets[i].id);
+		choose_user(runas);
+	}
 
 	struct accel_choice ac;
 	char *err = NULL;
@@ -656,6 +739,18 @@ int main(int argc, char **argv)
 		die(EXIT_FAIL, "%s: %s", logpath, strerror(errno));
 	free(logpath);
 
+	int rtfd = -1;
+	if (S.drop) {
+		/* QEMU's own sockets (display, serial ports) are made in the runtime
+		 * dir by QEMU's user; it stays 0700, and vm-run's are root's 0600. */
+		if (chown(S.rtdir, S.uid, S.gid) < 0)
+			die(EXIT_FAIL, "%s: %s", S.rtdir, strerror(errno));
+		rtfd = open(S.rtdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rtfd < 0)
+			die(EXIT_FAIL, "%s: %s", S.rtdir, strerror(errno));
+		o.runtime_dirfd = rtfd;
+		o.open_file = open_for_qemu;
+	}
 	int qmp_lfd = listen_at(S.rtdir, RT_QMP);
 	int con_lfd = first_serial_is_socket(&eff) ? listen_at(S.rtdir, RT_CONSOLE) : -1;
 	int priv[2];
@@ -718,6 +813,11 @@ int main(int argc, char **argv)
 		if (con_lfd >= 0)
 			keep_open(con_lfd);
 		keep_open(priv[1]);
+		if (rtfd >= 0)
+			keep_open(rtfd);
+		for (size_t i = 0; i < S.nfds; i++)
+			keep_open(S.fds[i]);
+		drop_privileges();
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &S.oldmask, NULL);
 		if (strchr(av.v[0], '/'))
@@ -732,6 +832,13 @@ int main(int argc, char **argv)
 	S.qemu = pid;
 	close(ep[1]);
 	close(priv[1]);
+	if (rtfd >= 0)
+		close(rtfd);
+	for (size_t i = 0; i < S.nfds; i++)
+		close(S.fds[i]);
+	free(S.fds);
+	S.fds = NULL;
+	S.nfds = 0;
 	close(logfd);
 	close(qmp_lfd);
 	if (con_lfd >= 0)

@@ -29,6 +29,7 @@ struct ctx {
 	int bootindex;
 	int ide_bus, ide_unit;
 	bool scsi_added, usb_added;
+	int fdsets; /* fd sets handed out so far (-add-fd set=1..) */
 };
 
 static void add(struct ctx *x, const char *s)
@@ -44,13 +45,61 @@ static void add2(struct ctx *x, const char *opt, const char *val)
 
 static char *rt_file(struct ctx *x, const char *name)
 {
-	char *p = path_join(x->rt, name), *e = qemu_escape(p);
+	char *p = x->o->runtime_dirfd >= 0 ? xasprintf("/proc/self/fd/%d/%s", x->o->runtime_dirfd, name)
+					    : path_join(x->rt, name);
+	char *e = qemu_escape(p);
 	free(p);
 	return e;
 }
 
-/* A file the config names, resolved inside the bundle and escaped for QEMU. */
-static char *file_arg(struct ctx *x, const char *key, const char *name)
+/* How QEMU opens a file when o->open_file hands it descriptors. */
+enum file_how {
+	FILE_RO,   /* qemu_open, read-only: an fd set */
+	FILE_RW,   /* qemu_open, read-write: an fd set with a RW and an RO fd */
+	FILE_LOG,  /* qemu_open O_WRONLY|O_CREAT|O_TRUNC (chardev logfile) */
+	FILE_READ, /* plain open() or fopen() (kernel, initrd): /dev/fd/N */
+};
+
+/* path (absolute, unescaped) as QEMU should name it: itself, or an fd set or
+ * /dev/fd/N when the caller opens files for QEMU. Escaped. NULL with *x->err. */
+static char *qemu_file(struct ctx *x, const char *key, const char *path, enum file_how how)
+{
+	if (!x->o->open_file)
+		return qemu_escape(path);
+	static const int flags[] = {
+	    [FILE_RO] = O_RDONLY, [FILE_RW] = O_RDWR, [FILE_LOG] = O_WRONLY | O_CREAT | O_TRUNC,
+	    [FILE_READ] = O_RDONLY};
+	char *e = NULL;
+	int fd = x->o->open_file(x->o->open_ctx, path, flags[how], &e);
+	if (fd < 0) {
+		free(*x->err);
+		*x->err = xasprintf("%s: %s", key, e ? e : path);
+		free(e);
+		return NULL;
+	}
+	if (how == FILE_READ)
+		return xasprintf("/dev/fd/%d", fd);
+	int set = ++x->fdsets;
+	strv_push(x->out, "-add-fd");
+	strv_pushf(x->out, "fd=%d,set=%d", fd, set);
+	if (how == FILE_RW) {
+		/* QEMU may open an image read-only first (probing, reopen): give it
+		 * both access modes, as libvirt does. */
+		int ro = x->o->open_file(x->o->open_ctx, path, O_RDONLY, &e);
+		if (ro < 0) {
+			free(*x->err);
+			*x->err = xasprintf("%s: %s", key, e ? e : path);
+			free(e);
+			return NULL;
+		}
+		strv_push(x->out, "-add-fd");
+		strv_pushf(x->out, "fd=%d,set=%d", ro, set);
+	}
+	return xasprintf("/dev/fdset/%d", set);
+}
+
+/* A file the config names, resolved inside the bundle, as QEMU should name it. */
+static char *bundle_file(struct ctx *x, const char *key, const char *name, enum file_how how)
 {
 	char *e = NULL, *p = bundle_resolve(x->b, name, &e);
 	if (!p) {
@@ -59,7 +108,7 @@ static char *file_arg(struct ctx *x, const char *key, const char *name)
 		free(e);
 		return NULL;
 	}
-	char *q = qemu_escape(p);
+	char *q = qemu_file(x, key, p, how);
 	free(p);
 	return q;
 }
@@ -131,7 +180,7 @@ static int drives(struct ctx *x)
 		if (cd)
 			buf_puts(&drv, ",media=cdrom");
 		if (d->image) {
-			char *f = file_arg(x, key, d->image);
+			char *f = bundle_file(x, key, d->image, d->readonly || cd ? FILE_RO : FILE_RW);
 			if (!f) {
 				free(key);
 				buf_free(&drv);
@@ -230,7 +279,7 @@ static void nets(struct ctx *x)
 	}
 }
 
-static void serials(struct ctx *x)
+static int serials(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
 	/* Every VM has a console: the first serial port, a socket in the runtime
@@ -266,7 +315,14 @@ static void serials(struct ctx *x)
 			free(e);
 		}
 		if (i == 0 && strcmp(s->mode, "file")) {
-			char *log = rt_file(x, RT_CONSOLE_LOG);
+			char *lp = path_join(x->rt, RT_CONSOLE_LOG);
+			char *log = qemu_file(x, "console log", lp, FILE_LOG);
+			free(lp);
+			if (!log) {
+				buf_free(&cd);
+				free(id);
+				return -1;
+			}
 			buf_printf(&cd, ",logfile=%s,logappend=off", log);
 			free(log);
 		}
@@ -283,6 +339,7 @@ static void serials(struct ctx *x)
 		free(v);
 		free(id);
 	}
+	return 0;
 }
 
 static const char *default_display_device(const struct vm_config *c)
@@ -331,7 +388,7 @@ static int firmware(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
 	if (c->bios) {
-		char *f = file_arg(x, "bios", c->bios);
+		char *f = bundle_file(x, "bios", c->bios, FILE_READ);
 		if (!f)
 			return -1;
 		add2(x, "-bios", f);
@@ -343,7 +400,7 @@ static int firmware(struct ctx *x)
 					    c->arch);
 			return -1;
 		}
-		char *qc = qemu_escape(code), *vars = file_arg(x, "efi_vars", c->efi_vars);
+		char *qc = qemu_escape(code), *vars = bundle_file(x, "efi_vars", c->efi_vars, FILE_RW);
 		free(code);
 		if (!vars) {
 			free(qc);
@@ -364,7 +421,7 @@ static int firmware(struct ctx *x)
 	for (int i = 0; i < 3; i++) {
 		if (!vals[i])
 			continue;
-		char *f = file_arg(x, keys[i], vals[i]);
+		char *f = bundle_file(x, keys[i], vals[i], FILE_READ);
 		if (!f)
 			return -1;
 		add2(x, opts[i], f);
@@ -413,7 +470,7 @@ static void accel(struct ctx *x)
 	buf_free(&tcg);
 }
 
-static void devices(struct ctx *x)
+static int devices(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
 	if (strcmp(c->usb, "none"))
@@ -450,6 +507,13 @@ static void devices(struct ctx *x)
 	}
 	for (size_t i = 0; i < c->nshares; i++) {
 		const struct vm_share *s = &c->shares[i];
+		char *e = NULL;
+		if (bundle_check_outside(x->b, s->path, &e) < 0) {
+			free(*x->err);
+			*x->err = xasprintf("share.%s.path: %s", s->id, e);
+			free(e);
+			return -1;
+		}
 		char *p = qemu_escape(s->path);
 		char *fs = xasprintf("local,id=fs-%s,path=%s,security_model=mapped-xattr%s", s->id, p,
 				     s->readonly ? ",readonly=on" : "");
@@ -478,6 +542,7 @@ static void devices(struct ctx *x)
 	}
 	if (x->o->exit_device && config_is_x86(c))
 		add2(x, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04");
+	return 0;
 }
 
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err)
@@ -525,6 +590,8 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 	add2(&x, "-uuid", c.uuid);
 	add(&x, "-nodefaults");
 	add(&x, "-no-user-config");
+	if (!o->no_sandbox)
+		add2(&x, "-sandbox", QEMU_SANDBOX);
 	char *q;
 	if (o->qmp_fd >= 0) {
 		q = xasprintf("socket,id=qmp,fd=%d,server=on,wait=off", o->qmp_fd);
@@ -551,8 +618,11 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 		r = drives(&x);
 	if (r == 0) {
 		nets(&x);
-		serials(&x);
-		devices(&x);
+		r = serials(&x);
+	}
+	if (r == 0)
+		r = devices(&x);
+	if (r == 0) {
 		if (o->snapshot)
 			add(&x, "-snapshot");
 		if (o->paused)

@@ -17,8 +17,21 @@ struct argv_opts {
 	int qmp_fd;              /* >= 0: an already listening socket passed to QEMU; -1 = path */
 	int console_fd;          /* likewise for the first serial port's socket; -1 = path */
 	bool no_defaults_check;  /* skip file existence checks (vm-argv on a copied config) */
+	bool no_sandbox;         /* leave out -sandbox (QEMU's seccomp filter) */
+	/* >= 0: an fd of the runtime dir that QEMU inherits; sockets QEMU makes
+	 * or connects to are named /proc/self/fd/N/NAME, so a QEMU running as
+	 * another user needs no search permission on the private folders above
+	 * it (and the path is short whatever XDG_RUNTIME_DIR is). */
+	int runtime_dirfd;
+	/* When set, QEMU gets the bundle's files as descriptors the caller opens
+	 * (vm-run, when QEMU will run as another user and could not open them):
+	 * open_file(open_ctx, path, flags) returns an fd that QEMU inherits, or
+	 * -1 with *err. Drives, pflash and the console log become fd sets
+	 * (-add-fd, /dev/fdset/N); kernel, initrd, dtb and -bios /dev/fd/N. */
+	int (*open_file)(void *open_ctx, const char *path, int flags, char **err);
+	void *open_ctx;
 };
-#define ARGV_OPTS_INIT { .qmp_fd = -1, .console_fd = -1 }
+#define ARGV_OPTS_INIT { .qmp_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
 
 /* Runtime file names inside the runtime dir. */
 #define RT_QMP "qmp.sock"
@@ -30,6 +43,9 @@ struct argv_opts {
 #define RT_SPICE "spice.sock"
 #define RT_SWTPM "swtpm.sock"
 #define RT_ACCEL "accel" /* the accelerator the running VM uses */
+
+/* The seccomp policy QEMU runs under unless no_sandbox (libvirt's). */
+#define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 /* Builds argv (program first) into out. Returns 0, or -1 with *err naming the key. */
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err);

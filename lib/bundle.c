@@ -1,6 +1,7 @@
 /* The .utm bundle on disk: find, open, save, create, resolve paths. */
 #include "bundle.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -165,6 +166,7 @@ void bundle_open_or_die(struct bundle *b, const char *arg)
 void bundle_close(struct bundle *b)
 {
 	config_free(&b->cfg);
+	strv_free(&b->allow);
 	config_plist_free(b->plist_doc);
 	plist_meta_free(&b->plist);
 	free(b->path);
@@ -181,8 +183,34 @@ void bundle_effective_config(const struct bundle *b, struct vm_config *out)
 	config_apply_defaults(out);
 }
 
+/* A writer killed by SIGKILL (or a crash) between making its temporary
+ * CONF.tmp.XXXXXX (write_file_atomic) and the rename leaves that file behind,
+ * where it would travel with the bundle (vm-pack, cp -r). Every writer of the
+ * configuration holds the bundle's lock, as we do: any such file is stale. */
+static void drop_stale_tmp(const struct bundle *b)
+{
+	if (b->lock_fd < 0)
+		return;
+	const char *base = strrchr(b->conf_path, '/');
+	base = base ? base + 1 : b->conf_path;
+	char *prefix = xasprintf("%s.tmp.", base);
+	size_t plen = strlen(prefix);
+	int fd = openat(b->lock_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d && fd >= 0)
+		close(fd);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, prefix, plen) && strlen(de->d_name) == plen + 6)
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+	free(prefix);
+}
+
 int bundle_save(struct bundle *b, char **err)
 {
+	drop_stale_tmp(b);
 	if (b->format == BUNDLE_PLIST) {
 		if (b->plist.readonly) {
 			*err = xstrdup(b->plist.readonly);
@@ -376,10 +404,50 @@ bool bundle_name_is_safe(const char *name)
 	return true;
 }
 
+/* Is path (real) at or under dir (made real where it exists)? */
+static bool path_under(const char *path, const char *dir)
+{
+	char *rd = realpath(dir, NULL);
+	const char *d = rd ? rd : dir;
+	size_t n = strlen(d);
+	while (n > 1 && d[n - 1] == '/')
+		n--;
+	bool in = !strncmp(path, d, n) && (path[n] == '/' || path[n] == '\0' || (n == 1 && d[0] == '/'));
+	free(rd);
+	return in;
+}
+
+int bundle_check_outside(const struct bundle *b, const char *path, char **err)
+{
+	/* Compare the file's real path, so a link or ".." cannot walk out of
+	 * an allowed folder; a missing file is judged by its name. */
+	char *real = realpath(path, NULL);
+	const char *p = real ? real : path;
+	bool ok = path[0] == '/' && !(!real && strstr(path, "/.."));
+	bool allowed = false;
+	char *rb = realpath(b->path, NULL);
+	if (ok && rb && path_under(p, rb))
+		allowed = true;
+	for (size_t i = 0; ok && !allowed && i < b->allow.n; i++)
+		allowed = path_under(p, b->allow.v[i]);
+	for (size_t i = 0; ok && !allowed && i < b->cfg.allow_paths.n; i++)
+		allowed = b->cfg.allow_paths.v[i][0] == '/' && path_under(p, b->cfg.allow_paths.v[i]);
+	free(rb);
+	if (!allowed)
+		*err = xasprintf("%s: '%s' is outside the bundle (allow it: --allow-path, or the "
+				 "config's allow_paths)",
+				 b->conf_path, path);
+	free(real);
+	return allowed ? 0 : -1;
+}
+
 char *bundle_resolve(const struct bundle *b, const char *name, char **err)
 {
-	if (name[0] == '/')
-		return xstrdup(name); /* the config asked for this path explicitly */
+	if (name[0] == '/') {
+		if (bundle_check_outside(b, name, err) < 0)
+			return NULL;
+		return xstrdup(name); /* the user allowed this path explicitly */
+	}
 	if (!bundle_name_is_safe(name)) {
 		*err = xasprintf("%s: '%s' leaves the bundle", b->conf_path, name);
 		return NULL;

@@ -13,7 +13,7 @@ struct bundle {
 	char *conf_path; /* path/vm.conf */
 	enum bundle_format format;
 	struct vm_config cfg;
-	bool allow_abs; /* paths outside the bundle were asked for (--allow-path) */
+	struct strv allow; /* host paths outside the bundle allowed by the user (--allow-path) */
 	int lock_fd;    /* BUNDLE_LOCK: the bundle folder, flock'ed */
 	void *plist_doc;          /* BUNDLE_PLIST: the original document, so writes keep unknown keys */
 	struct plist_meta plist; /* BUNDLE_PLIST: kind, read-only/not-runnable reasons */
@@ -53,9 +53,12 @@ int bundle_create(const char *path, const struct vm_config *cfg,
 		  int (*make_data)(const char *tmp_bundle, void *arg), void *arg, char **err);
 
 /* Resolve a file name from the config to a path: bare names live in Data/;
- * absolute paths are allowed only when b->allow_abs or the path is inside the
- * bundle; ".." escapes are refused. Returns malloc'd path or NULL with *err. */
+ * ".." escapes are refused; an absolute path must be inside the bundle, or
+ * under one of b->allow (--allow-path) or the config's allow_paths (symbolic
+ * links followed first). Returns malloc'd path or NULL with *err. */
 char *bundle_resolve(const struct bundle *b, const char *name, char **err);
+/* The check for an absolute host path (a shared folder): 0, or -1 with *err. */
+int bundle_check_outside(const struct bundle *b, const char *path, char **err);
 /* The same check, without a bundle: is name a safe bare/relative name? */
 bool bundle_name_is_safe(const char *name);
 

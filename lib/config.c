@@ -64,6 +64,8 @@ static const struct field top_fields[] = {
     TOP("rtc_localtime", FT_BOOL, rtc_localtime, NULL, 0, 0, "RTC in local time", "QEMU.RTCLocalTime"),
     TOP("extra_args", FT_LIST, extra_args, NULL, 0, 0, "extra QEMU arguments, appended last",
 	"QEMU.AdditionalArguments"),
+    TOP("allow_paths", FT_LIST, allow_paths, NULL, 0, 0,
+	"absolute host paths (files or folders) outside the bundle that the config may name", "(bookmarks)"),
     {0},
 };
 

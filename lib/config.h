@@ -77,6 +77,7 @@ struct vm_config {
 	bool usb_tablet;
 	bool rng, balloon, tpm, rtc_localtime;
 	struct strv extra_args;
+	struct strv allow_paths; /* host files/folders outside the bundle the config may name */
 
 	struct vm_drive *drives;
 	size_t ndrives;

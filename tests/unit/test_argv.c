@@ -1,5 +1,6 @@
 /* Golden tests for the argv mapping: tests/golden/NAME.conf -> NAME.argv.
  * UPDATE_GOLDEN=1 rewrites the .argv files (review the diff!). */
+#include <fcntl.h>
 #include <dirent.h>
 #include <stdio.h>
 
@@ -157,6 +158,129 @@ static void escape_refused(void **state)
 	free(conf);
 }
 
+/* An absolute path outside the bundle needs --allow-path or allow_paths;
+ * a link or ".." cannot walk out of an allowed folder. */
+static void outside_paths(void **state)
+{
+	(void)state;
+	char *tmp = test_tmpdir(), *bpath = xasprintf("%s/o.utm", tmp), *data = xasprintf("%s/Data", bpath);
+	char *isos = xasprintf("%s/isos", tmp), *iso = xasprintf("%s/isos/x.iso", tmp);
+	mkdir_p(data, 0755);
+	mkdir_p(isos, 0755);
+	write_text(iso, "iso");
+	char *conf = xasprintf("%s/vm.conf", bpath);
+	char *text = xasprintf("uuid = '11111111-2222-4333-8444-555555555555'\n"
+			       "drive cd0 {\n image = '%s'\n media = 'cdrom'\n}\n", iso);
+	write_text(conf, text);
+	struct bundle b;
+	char *err = NULL;
+	struct argv_opts o = ARGV_OPTS_INIT;
+	o.runtime_dir = "/r";
+	struct strv av = {0};
+	assert_int_equal(bundle_open(&b, bpath, &err), 0);
+	assert_int_equal(argv_build(&b, &o, &av, &err), -1);
+	assert_non_null(strstr(err, "drive.cd0.image"));
+	assert_non_null(strstr(err, "outside the bundle"));
+	free(err);
+	strv_free(&av);
+	/* the user allows the folder on the command line */
+	strv_push(&b.allow, isos);
+	assert_int_equal(argv_build(&b, &o, &av, &err), 0);
+	strv_free(&av);
+	/* /etc/shadow through the allowed folder is still refused */
+	bundle_close(&b);
+	free(text);
+	text = xasprintf("uuid = '11111111-2222-4333-8444-555555555555'\n"
+			 "allow_paths = {'%s'}\n"
+			 "drive hd0 {\n image = '%s/../../../../../../../etc/shadow'\n}\n", isos, isos);
+	write_text(conf, text);
+	assert_int_equal(bundle_open(&b, bpath, &err), 0);
+	assert_int_equal(argv_build(&b, &o, &av, &err), -1);
+	assert_non_null(strstr(err, "outside the bundle"));
+	free(err);
+	strv_free(&av);
+	bundle_close(&b);
+	/* the config's allow_paths allows the file */
+	free(text);
+	text = xasprintf("uuid = '11111111-2222-4333-8444-555555555555'\n"
+			 "allow_paths = {'%s'}\n"
+			 "drive cd0 {\n image = '%s'\n media = 'cdrom'\n}\n", iso, iso);
+	write_text(conf, text);
+	assert_int_equal(bundle_open(&b, bpath, &err), 0);
+	assert_int_equal(argv_build(&b, &o, &av, &err), 0);
+	strv_free(&av);
+	bundle_close(&b);
+	rm_rf(tmp);
+	free(text);
+	free(iso);
+	free(isos);
+	free(tmp);
+	free(bpath);
+	free(data);
+	free(conf);
+}
+
+static int fake_fd = 100;
+static int fake_open(void *ctx, const char *path, int flags, char **err)
+{
+	struct strv *log = ctx;
+	(void)err;
+	strv_pushf(log, "%s %d", strrchr(path, '/') + 1, flags & O_ACCMODE);
+	return fake_fd++;
+}
+
+/* With open_file (QEMU as another user), files become fd sets and /dev/fd/N,
+ * runtime sockets /proc/self/fd/N/NAME, and -sandbox is there. */
+static void fd_passing(void **state)
+{
+	(void)state;
+	char *tmp = test_tmpdir(), *bpath = xasprintf("%s/f.utm", tmp), *data = xasprintf("%s/Data", bpath);
+	mkdir_p(data, 0755);
+	char *conf = xasprintf("%s/vm.conf", bpath);
+	write_text(conf, "uuid = '11111111-2222-4333-8444-555555555555'\n"
+			 "kernel = 'vmlinuz'\ndisplay = 'vnc'\n"
+			 "drive hd0 {\n image = 'hd0.qcow2'\n format = 'qcow2'\n}\n"
+			 "drive cd0 {\n image = 'x.iso'\n media = 'cdrom'\n}\n");
+	struct bundle b;
+	char *err = NULL;
+	struct strv log = {0}, av = {0};
+	assert_int_equal(bundle_open(&b, bpath, &err), 0);
+	struct argv_opts o = ARGV_OPTS_INIT;
+	o.runtime_dir = "/r";
+	o.runtime_dirfd = 9;
+	o.open_file = fake_open;
+	o.open_ctx = &log;
+	fake_fd = 100;
+	assert_int_equal(argv_build(&b, &o, &av, &err), 0);
+	assert_true(strv_contains(&av, "-sandbox"));
+	assert_true(strv_contains(&av, QEMU_SANDBOX));
+	assert_true(strv_contains(&av, "/dev/fd/100"));		/* the kernel */
+	assert_true(strv_contains(&av, "fd=101,set=1"));	/* hd0, read-write */
+	assert_true(strv_contains(&av, "fd=102,set=1"));	/* hd0, read-only */
+	assert_true(strv_contains(&av, "if=none,id=drive-hd0,file=/dev/fdset/1,format=qcow2,discard=unmap,detect-zeroes=unmap"));
+	assert_true(strv_contains(&av, "fd=103,set=2"));	/* cd0 */
+	assert_true(strv_contains(&av, "unix:/proc/self/fd/9/vnc.sock"));
+	assert_true(strv_contains(&log, "vmlinuz 0"));
+	assert_true(strv_contains(&log, "hd0.qcow2 2"));
+	assert_true(strv_contains(&log, "x.iso 0"));
+	assert_true(strv_contains(&log, "console.log 1"));
+	strv_free(&av);
+	/* --no-sandbox */
+	o.no_sandbox = true;
+	o.open_file = NULL;
+	o.runtime_dirfd = -1;
+	assert_int_equal(argv_build(&b, &o, &av, &err), 0);
+	assert_false(strv_contains(&av, "-sandbox"));
+	strv_free(&av);
+	strv_free(&log);
+	bundle_close(&b);
+	rm_rf(tmp);
+	free(tmp);
+	free(bpath);
+	free(data);
+	free(conf);
+}
+
 int main(void)
 {
 	golden_dir = xasprintf("%s/tests/golden", VM_SRCDIR);
@@ -166,7 +290,7 @@ int main(void)
 		fprintf(stderr, "need at least 20 golden configs, found %d\n", n);
 		return 1;
 	}
-	struct CMUnitTest *tests = xcalloc((size_t)n + 2, sizeof *tests);
+	struct CMUnitTest *tests = xcalloc((size_t)n + 4, sizeof *tests);
 	for (int i = 0; i < n; i++) {
 		tests[i].name = names[i]->d_name;
 		tests[i].test_func = golden;
@@ -174,5 +298,7 @@ int main(void)
 	}
 	tests[n] = (struct CMUnitTest)cmocka_unit_test(options);
 	tests[n + 1] = (struct CMUnitTest)cmocka_unit_test(escape_refused);
-	return _cmocka_run_group_tests("argv", tests, (size_t)n + 2, NULL, NULL);
+	tests[n + 2] = (struct CMUnitTest)cmocka_unit_test(outside_paths);
+	tests[n + 3] = (struct CMUnitTest)cmocka_unit_test(fd_passing);
+	return _cmocka_run_group_tests("argv", tests, (size_t)n + 4, NULL, NULL);
 }
