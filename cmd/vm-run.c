@@ -785,6 +785,12 @@ int main(int argc, char **argv)
 	runtime_write_file(S.rtdir, RT_ACCEL, ac.accel);
 
 
+	/* QEMU may run as another user, whose exec could say EACCES for a
+	 * binary that is simply missing: look first, as the caller. */
+	if (strchr(av.v[0], '/') && access(av.v[0], F_OK) < 0 && errno == ENOENT)
+		die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
+		    qemu_package(config_qemu_arch(eff.arch)));
+
 	/* Connect to the console before QEMU runs: not a byte of output is lost. */
 	int con = console ? connect_to(S.rtdir, RT_CONSOLE) : -1;
 
@@ -895,8 +901,12 @@ int main(int argc, char **argv)
 	s.q = qmp_open_fd(priv[0], open_ms > QMP_CMD_MS ? open_ms : QMP_CMD_MS, &err);
 	if (!s.q) {
 		int st = 0;
-		if (waitpid(pid, &st, WNOHANG) == 0) {
-			/* Alive but mute: do not wait for the guest to finish. */
+		/* A QEMU that failed closes the monitor as it exits: give it a
+		 * moment; one alive but mute is killed, not waited for. */
+		pid_t w = 0;
+		for (int i = 0; i < 200 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+			usleep(10000);
+		if (w == 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			die(EXIT_FAIL, "QEMU did not complete the QMP handshake: %s", err);

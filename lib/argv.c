@@ -80,21 +80,24 @@ static char *qemu_file(struct ctx *x, const char *key, const char *path, enum fi
 	if (how == FILE_READ)
 		return xasprintf("/dev/fd/%d", fd);
 	int set = ++x->fdsets;
+	char *opaque = qemu_escape(path);
 	strv_push(x->out, "-add-fd");
-	strv_pushf(x->out, "fd=%d,set=%d", fd, set);
+	strv_pushf(x->out, "fd=%d,set=%d,opaque=%s", fd, set, opaque);
 	if (how == FILE_RW) {
 		/* QEMU may open an image read-only first (probing, reopen): give it
 		 * both access modes, as libvirt does. */
 		int ro = x->o->open_file(x->o->open_ctx, path, O_RDONLY, &e);
 		if (ro < 0) {
+			free(opaque);
 			free(*x->err);
 			*x->err = xasprintf("%s: %s", key, e ? e : path);
 			free(e);
 			return NULL;
 		}
 		strv_push(x->out, "-add-fd");
-		strv_pushf(x->out, "fd=%d,set=%d", ro, set);
+		strv_pushf(x->out, "fd=%d,set=%d,opaque=%s", ro, set, opaque);
 	}
+	free(opaque);
 	return xasprintf("/dev/fdset/%d", set);
 }
 

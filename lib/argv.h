@@ -27,7 +27,8 @@ struct argv_opts {
 	 * (vm-run, when QEMU will run as another user and could not open them):
 	 * open_file(open_ctx, path, flags) returns an fd that QEMU inherits, or
 	 * -1 with *err. Drives, pflash and the console log become fd sets
-	 * (-add-fd, /dev/fdset/N); kernel, initrd, dtb and -bios /dev/fd/N. */
+	 * (-add-fd, /dev/fdset/N, the path as its opaque name, which
+	 * query-fdsets shows); kernel, initrd, dtb and -bios /dev/fd/N. */
 	int (*open_file)(void *open_ctx, const char *path, int flags, char **err);
 	void *open_ctx;
 };

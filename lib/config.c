@@ -791,3 +791,11 @@ const char *config_qemu_arch(const char *arch)
 	/* qemu-system-i386 runs i386; the rest map 1:1 */
 	return arch;
 }
+
+void config_allow_path(struct vm_config *c, const char *path)
+{
+	for (size_t i = 0; i < c->allow_paths.n; i++)
+		if (!strcmp(c->allow_paths.v[i], path))
+			return;
+	strv_push(&c->allow_paths, path);
+}

@@ -150,6 +150,9 @@ struct vm_serial *config_add_serial(struct vm_config *c, const char *id);
 struct vm_share *config_add_share(struct vm_config *c, const char *id);
 /* A fresh id "PREFIXN" not yet used in that section kind. */
 char *config_new_id(const struct vm_config *c, enum section_kind kind, const char *prefix);
+/* The user named this host path (absolute) outside the bundle: list it in
+ * allow_paths, once, so a run may use it. */
+void config_allow_path(struct vm_config *c, const char *path);
 
 /* Codecs. vm.conf (libconfuse): errors are "FILE:LINE: message". */
 int config_parse_vmconf(struct vm_config *c, const char *path, const char *text, char **err);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -279,10 +280,13 @@ static int pump(struct qmp *q, long long deadline, char **err)
 		;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		ret = 1;
-	} else if (n < 0) {
+	} else if (n < 0 && errno != ECONNRESET) {
 		set_broken(q, "QMP socket: %s", strerror(errno));
 		ret = -1;
-	} else if (n == 0) {
+	} else if (n <= 0) {
+		/* end of file, or a reset: a QEMU killed with our command unread
+		 * resets the connection; either way it has gone (vm-qmp --events
+		 * takes these words for the end of the stream) */
 		set_broken(q, q->partial ? "QMP connection closed in the middle of a message"
 					 : "QMP connection closed");
 		ret = -1;
@@ -734,4 +738,59 @@ size_t qmp_events_queued(const struct qmp *q)
 void qmp_set_interrupt(struct qmp *q, volatile sig_atomic_t *flag)
 {
 	q->intr = flag;
+}
+
+int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout_ms, char **err)
+{
+	if (q->broken) {
+		set_err(err, "%s", q->broken);
+		return -1;
+	}
+	/* The descriptor rides on one byte of white space before the command;
+	 * QEMU keeps it for the next command that asks, add-fd. */
+	char space = ' ';
+	struct iovec iov = {.iov_base = &space, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	ssize_t n;
+	while ((n = sendmsg(q->fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (n != 1) {
+		set_err(err, "passing a file to QEMU: %s", n < 0 ? strerror(errno) : "short write");
+		return -1;
+	}
+	struct json_object *args = json_object_new_object(), *ret = NULL, *v;
+	if (fdset >= 0)
+		json_object_object_add(args, "fdset-id", json_object_new_int(fdset));
+	if (opaque)
+		json_object_object_add(args, "opaque", json_object_new_string(opaque));
+	int r = qmp_execute(q, "add-fd", args, timeout_ms, &ret, err);
+	json_object_put(args);
+	if (r < 0)
+		return -1;
+	int id = -1;
+	if (ret && json_object_object_get_ex(ret, "fdset-id", &v))
+		id = json_object_get_int(v);
+	json_object_put(ret);
+	if (id < 0)
+		set_err(err, "add-fd: no fdset-id in QEMU's reply");
+	return id;
+}
+
+int qmp_remove_fdset(struct qmp *q, int fdset, int timeout_ms, char **err)
+{
+	struct json_object *args = json_object_new_object();
+	json_object_object_add(args, "fdset-id", json_object_new_int(fdset));
+	int r = qmp_execute(q, "remove-fd", args, timeout_ms, NULL, err);
+	json_object_put(args);
+	return r;
 }

@@ -30,6 +30,13 @@ int qmp_execute(struct qmp *q, const char *cmd, struct json_object *args, int ti
 bool qmp_last_was_qmp_error(const struct qmp *q);
 bool qmp_last_was_timeout(const struct qmp *q);
 
+/* Hand QEMU an open file: add-fd with fd passed over the socket (SCM_RIGHTS).
+ * fdset < 0 makes a new fd set, else adds to that one. Returns the fd set's
+ * id (name the file /dev/fdset/ID), or -1 with *err. QEMU keeps its own copy;
+ * qmp_remove_fdset() drops the set once QEMU has opened what it needs. */
+int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout_ms, char **err);
+int qmp_remove_fdset(struct qmp *q, int fdset, int timeout_ms, char **err);
+
 /* Send without waiting; returns the id used, or -1. Pair with qmp_read_reply. */
 long qmp_send(struct qmp *q, const char *cmd, struct json_object *args, char **err);
 /* Send a raw command object (an {"execute":...} the user typed); an id is added. */

@@ -31,16 +31,24 @@ t0=$(date +%s%N)
 check "insert cd0 ISO into the running VM" vm-disk "$B" insert cd0 "$T/seed.iso"
 t1=$(date +%s%N)
 echo "# live insert: $(((t1 - t0) / 1000000)) ms"
-check_eq "query-block: QEMU has the ISO in cd0" \
-	"$(vm-qmp "$B" query-block | jq -r '.[] | select(.qdev == "cd0") | .inserted.file')" "$T/seed.iso"
+# QEMU (sandboxed, as another user) got the file as an fd set whose opaque
+# name is the path: query-block says /dev/fdset/N, query-fdsets names it.
+qemu_file() {
+	_f=$(vm-qmp "$B" query-block | jq -r --arg id "$1" '.[] | select(.qdev == $id) | .inserted.file')
+	case $_f in
+	/dev/fdset/*) vm-qmp "$B" query-fdsets | jq -r --argjson n "${_f#/dev/fdset/}" \
+		'.[] | select(.["fdset-id"] == $n) | .fds[0].opaque' ;;
+	*) echo "$_f" ;;
+	esac
+}
+check_eq "query-block: QEMU has the ISO in cd0" "$(qemu_file cd0)" "$T/seed.iso"
 check_eq "the config has it too" "$(vm-config "$B" get drive.cd0.image)" "$T/seed.iso"
 check_eq "list --json: what runs now" "$(vm-disk "$B" list --json | jq -r '.[1].running.inserted')" "$T/seed.iso"
 check_eq "the guest mounts /dev/sr0 and reads the file" \
 	"$(gsh "$mountcd && cat /mnt/hello.txt")" "hello-from-the-iso"
 bad "eject of a locked tray (the guest has the disc mounted)" 1 \
 	"drive cd0: the guest has locked the tray \(a mounted disc\?\)" vm-disk "$B" eject cd0
-check_eq "...the disc is still in" \
-	"$(vm-qmp "$B" query-block | jq -r '.[] | select(.qdev == "cd0") | .inserted.file')" "$T/seed.iso"
+check_eq "...the disc is still in" "$(qemu_file cd0)" "$T/seed.iso"
 gsh 'umount /mnt' >/dev/null
 t0=$(date +%s%N)
 check "eject once the guest has unmounted it" vm-disk "$B" eject cd0

@@ -255,10 +255,20 @@ static void fd_passing(void **state)
 	assert_true(strv_contains(&av, "-sandbox"));
 	assert_true(strv_contains(&av, QEMU_SANDBOX));
 	assert_true(strv_contains(&av, "/dev/fd/100"));		/* the kernel */
-	assert_true(strv_contains(&av, "fd=101,set=1"));	/* hd0, read-write */
-	assert_true(strv_contains(&av, "fd=102,set=1"));	/* hd0, read-only */
+	char *rd = realpath(data, NULL);
+	char *hd0 = xasprintf("fd=101,set=1,opaque=%s/hd0.qcow2", rd);
+	char *hd0ro = xasprintf("fd=102,set=1,opaque=%s/hd0.qcow2", rd);
+	assert_true(strv_contains(&av, hd0));	/* hd0, read-write */
+	assert_true(strv_contains(&av, hd0ro));	/* hd0, read-only */
+	free(hd0);
+	free(hd0ro);
+	free(rd);
 	assert_true(strv_contains(&av, "if=none,id=drive-hd0,file=/dev/fdset/1,format=qcow2,discard=unmap,detect-zeroes=unmap"));
-	assert_true(strv_contains(&av, "fd=103,set=2"));	/* cd0 */
+	rd = realpath(data, NULL);
+	char *cd0 = xasprintf("fd=103,set=2,opaque=%s/x.iso", rd);
+	assert_true(strv_contains(&av, cd0)); /* cd0 */
+	free(cd0);
+	free(rd);
 	assert_true(strv_contains(&av, "unix:/proc/self/fd/9/vnc.sock"));
 	assert_true(strv_contains(&log, "vmlinuz 0"));
 	assert_true(strv_contains(&log, "hd0.qcow2 2"));
