@@ -16,9 +16,15 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -Ilib \
 	-DVM_DATADIR='"$(DATADIR)"' -DVM_SRCDIR='"$(CURDIR)"'
 ALL_LDFLAGS = $(LDFLAGS) -Wl,--as-needed
+# A sanitizer build lives in its own tree (build/asan, with its tools in
+# build/asan/bin), so it never mixes objects with the normal one.
+B = build
+BIN = bin
 ifeq ($(SANITIZE),1)
-ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
 ALL_LDFLAGS += -fsanitize=address,undefined
+B = build/asan
+BIN = build/asan/bin
 endif
 
 # Each tool links only what it uses; --as-needed drops the rest.
@@ -29,29 +35,29 @@ LIBS_vm-pack = -larchive
 LIBS_vm-disk = -larchive
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
-LIB_OBJ := $(patsubst lib/%.c,build/lib/%.o,$(LIB_SRC))
+LIB_OBJ := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
 TOOL_SRC := $(sort $(wildcard cmd/vm-*.c))
-TOOLS := $(patsubst cmd/%.c,bin/%,$(TOOL_SRC))
+TOOLS := $(patsubst cmd/%.c,$(BIN)/%,$(TOOL_SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
-UNITS := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+UNITS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 MANS := $(sort $(wildcard man/*.[15]))
 
 all: $(TOOLS)
 
-build/lib/%.o: lib/%.c $(wildcard lib/*.h) | build/lib
+$(B)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(B)/lib
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-build/libvm.a: $(LIB_OBJ)
+$(B)/libvm.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-bin/%: cmd/%.c build/libvm.a $(wildcard lib/*.h) | bin
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a $(LIBS_$*) $(LIBS_BASE)
+$(BIN)/%: cmd/%.c $(B)/libvm.a $(wildcard lib/*.h) | $(BIN)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a $(LIBS_$*) $(LIBS_BASE)
 
-build/tests/%: tests/unit/%.c build/libvm.a $(wildcard lib/*.h tests/unit/*.h) | build/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) build/libvm.a -lcmocka -ledit -larchive $(LIBS_BASE)
+$(B)/tests/%: tests/unit/%.c $(B)/libvm.a $(wildcard lib/*.h tests/unit/*.h) | $(B)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a -lcmocka -ledit -larchive $(LIBS_BASE)
 
-build/lib build/tests bin:
+$(B)/lib $(B)/tests $(BIN):
 	mkdir -p $@
 
 deps:
@@ -63,9 +69,11 @@ guest: $(GUEST)
 $(GUEST) &: scripts/mkguest $(wildcard share/guest/*)
 	scripts/mkguest build/guest
 
+# SANITIZE=1: the whole suite on the sanitizer build. VALGRIND=1: every tool
+# the end-to-end tests run goes through valgrind (tests/run makes wrappers).
 check: deps
 	$(MAKE) all units guest
-	@tests/run $(TESTS)
+	@VM_BUILD=$(B) VM_BINDIR=$(BIN) VALGRIND=$(VALGRIND) tests/run $(TESTS)
 
 units: $(UNITS)
 

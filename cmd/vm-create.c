@@ -9,6 +9,7 @@
 
 #include "archive.h"
 #include "bundle.h"
+#include "cloudinit.h"
 #include "proc.h"
 
 static const char usage[] =
@@ -32,6 +33,15 @@ static const char usage[] =
     "  -D, --display TYPE     none (default), vnc or spice (a unix socket)\n"
     "  -e, --extra ARG        extra QEMU argument (repeatable)\n"
     "  -s, --set KEY=VALUE    any configuration key (see vm-config(1); repeatable)\n"
+    "      --cloud-init USER_DATA\n"
+    "                         a cloud-init NoCloud seed, Data/seed.iso (label cidata), on\n"
+    "                         a CD-ROM drive named seed: USER_DATA as given (#cloud-config,\n"
+    "                         #! ...), meta-data with the UUID and name\n"
+    "      --meta-data FILE   with --cloud-init: this meta-data instead\n"
+    "      --ssh-key FILE     with --cloud-init: authorize the SSH public key(s) in FILE\n"
+    "                         for the image's default user (repeatable)\n"
+    "      --network-config FILE\n"
+    "                         with --cloud-init: network configuration for the seed\n"
     "      --from ARCHIVE     import a bundle from a .utm.zip, .zip or .tar[.gz|.zst|...]\n"
     "                         (- for stdin); no other configuration options\n"
     "      --keep-identity    with --from: keep the UUID and MAC addresses\n"
@@ -42,7 +52,11 @@ struct plan {
 	struct strv disks;  /* sizes, in bytes, as decimal strings */
 	struct strv copies; /* pairs: source path, name in Data/ */
 	char *efi_template;
+	struct cloudinit_seed *seed; /* --cloud-init: written to Data/seed.iso */
 };
+
+#define SEED_ID "seed"
+#define SEED_IMAGE "seed.iso"
 
 /* Runs inside the temporary bundle: images, copies, UEFI variables. */
 static int make_data(const char *tmp, void *arg)
@@ -78,6 +92,16 @@ static int make_data(const char *tmp, void *arg)
 		free(data);
 		if (r < 0)
 			return -1;
+	}
+	if (p->seed) {
+		char *iso = xasprintf("%s/Data/%s", tmp, SEED_IMAGE), *err = NULL;
+		int r = cloudinit_write(p->seed, iso, &err);
+		free(iso);
+		if (r < 0) {
+			vm_warnx("%s", err);
+			free(err);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -150,7 +174,7 @@ static void add_net(struct vm_config *c, const char *spec)
 	free(id);
 }
 
-enum { OPT_FROM = 0x100, OPT_KEEP_ID };
+enum { OPT_FROM = 0x100, OPT_KEEP_ID, OPT_CLOUD_INIT, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG };
 
 /* --from: the bundle comes whole from the archive (lib/archive.c). */
 static int import_main(const char *from, char *path, int flags, int nconfig)
@@ -188,12 +212,18 @@ int main(int argc, char **argv)
 	    {"forward", required_argument, NULL, 'F'},	 {"display", required_argument, NULL, 'D'},
 	    {"extra", required_argument, NULL, 'e'},	 {"set", required_argument, NULL, 's'},
 	    {"from", required_argument, NULL, OPT_FROM}, {"keep-identity", no_argument, NULL, OPT_KEEP_ID},
+	    {"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
+	    {"meta-data", required_argument, NULL, OPT_META_DATA},
+	    {"ssh-key", required_argument, NULL, OPT_SSH_KEY},
+	    {"network-config", required_argument, NULL, OPT_NETWORK_CONFIG},
 	    CLI_COMMON_LONGOPTS,			 {NULL, 0, NULL, 0}};
 	const char *from = NULL;
 	int import_flags = 0, nconfig = 0;
 	struct vm_config c;
 	struct plan plan = {0};
-	struct strv disks = {0}, cdroms = {0}, forwards = {0};
+	struct strv disks = {0}, cdroms = {0}, forwards = {0}, ssh_keys = {0};
+	struct cloudinit_opts ci = {.ssh_keys = &ssh_keys};
+	struct cloudinit_seed seed = {0};
 	bool nets_given = false;
 	config_init(&c);
 	int ch;
@@ -204,6 +234,10 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case OPT_FROM: from = optarg; break;
 		case OPT_KEEP_ID: import_flags |= IMPORT_KEEP_IDENTITY; break;
+		case OPT_CLOUD_INIT: ci.user_data = optarg; break;
+		case OPT_META_DATA: ci.meta_data = optarg; break;
+		case OPT_SSH_KEY: strv_push(&ssh_keys, optarg); break;
+		case OPT_NETWORK_CONFIG: ci.network_config = optarg; break;
 		case 'n': set_or_die(&c, "name", optarg); break;
 		case 'a': set_or_die(&c, "arch", optarg); break;
 		case 'M': set_or_die(&c, "machine", optarg); break;
@@ -244,6 +278,9 @@ int main(int argc, char **argv)
 								     : xasprintf("%.*s.utm", (int)alen, arg);
 	if (from || import_flags)
 		return import_main(from, path, import_flags, nconfig);
+	if (!ci.user_data && (ci.meta_data || ci.network_config || ssh_keys.n))
+		vm_errx(EXIT_USAGE, "%s: only with --cloud-init",
+			ci.meta_data ? "--meta-data" : ci.network_config ? "--network-config" : "--ssh-key");
 	if (!c.name) {
 		char *dn = bundle_display_name(path);
 		c.name = dn;
@@ -282,11 +319,32 @@ int main(int argc, char **argv)
 			char *real = realpath(cdroms.v[i], NULL);
 			if (!real)
 				vm_err(EXIT_FAIL, "%s", cdroms.v[i]);
+			config_allow_path(&c, real); /* named by the user: allowed */
 			d->image = real;
 		}
 		free(id);
 	}
+	if (ci.user_data) {
+		/* a CD-ROM on the machine's usual bus (IDE on x86 PCs, SCSI on virt):
+		 * NoCloud finds the seed by its label on any drive the guest sees */
+		if (config_drive(&c, SEED_ID))
+			vm_errx(EXIT_USAGE, "--cloud-init: a drive named %s exists already", SEED_ID);
+		struct vm_drive *d = config_add_drive(&c, SEED_ID);
+		d->media = xstrdup("cdrom");
+		d->format = xstrdup("raw");
+		d->image = xstrdup(SEED_IMAGE);
+		d->removable = d->readonly = true;
+	}
 	config_new_identity(&c);
+	if (ci.user_data) {
+		/* every input is read and checked before anything is made */
+		char *err = NULL;
+		ci.instance_id = c.uuid;
+		ci.hostname = c.name;
+		if (cloudinit_load(&ci, &seed, &err) < 0)
+			vm_errx(EXIT_FAIL, "%s", err);
+		plan.seed = &seed;
+	}
 	struct vm_config eff;
 	config_copy(&eff, &c);
 	config_apply_defaults(&eff);
@@ -324,5 +382,7 @@ int main(int argc, char **argv)
 	strv_free(&disks);
 	strv_free(&cdroms);
 	strv_free(&forwards);
+	strv_free(&ssh_keys);
+	cloudinit_seed_free(&seed);
 	return 0;
 }

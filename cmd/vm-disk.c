@@ -5,6 +5,7 @@
  * live through QMP first, so config and VM agree: if QEMU refuses, the config
  * is left as it was. Offline filesystem work goes through libguestfs
  * (lib/offline.c) and is refused while the VM runs. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -21,6 +22,7 @@
 
 #include "argv.h"
 #include "bundle.h"
+#include "cloudinit.h"
 #include "disk.h"
 #include "iso.h"
 #include "offline.h"
@@ -44,26 +46,37 @@ static const char usage[] =
     "       vm-disk [options] BUNDLE copy-in ID HOST_PATH... GUEST_DIR [--fs DEVICE]\n"
     "       vm-disk [options] BUNDLE copy-out ID GUEST_PATH... HOST_DIR [--fs DEVICE]\n"
     "       vm-disk [options] BUNDLE mkfs ID FSTYPE [--label LABEL] [--force]\n"
+    "       vm-disk [options] BUNDLE cloud-init USER_DATA [--meta-data FILE]\n"
+    "                                      [--ssh-key FILE]... [--network-config FILE]\n"
+    "                                      [--id ID] [--interface IF] [--force]\n"
     "       vm-disk [options] mkiso OUT.iso PATH... [--label LABEL]\n"
     "Disks and removable media of a VM, live through QMP when it runs; snapshots;\n"
     "offline filesystem work through libguestfs. SIZE: 10G, 512M, 1.5T (a bare\n"
     "number is GiB).\n"
     "  -j, --json            list, snapshot list, inspect: JSON on stdout\n"
     "  -f, --format FMT      create: qcow2 (default) or raw\n"
-    "  -i, --interface IF    create, attach: virtio, nvme, ide, scsi, usb, sd, floppy,\n"
-    "                        pflash or none (default: the machine's)\n"
+    "  -i, --interface IF    create, attach, cloud-init (a new drive): virtio, nvme,\n"
+    "                        ide, scsi, usb, sd, floppy, pflash or none (default: the\n"
+    "                        machine's)\n"
     "  -b, --backing FILE    create: a qcow2 overlay on FILE\n"
-    "  -I, --id ID           attach: the new drive's id (default hdN or cdN)\n"
+    "  -I, --id ID           attach: the new drive's id (default hdN or cdN);\n"
+    "                        cloud-init: the seed's CD-ROM drive (default seed)\n"
     "  -c, --cdrom           attach: a CD-ROM drive (read-only, removable)\n"
     "  -r, --readonly        attach: the guest cannot write\n"
     "  -C, --copy            attach, insert: copy FILE into Data/ and use the copy\n"
     "  -F, --force           detach: even the boot disk of a running VM; eject,\n"
-    "                        insert: even when the guest locked the tray; mkfs:\n"
-    "                        even over an existing filesystem\n"
+    "                        insert, cloud-init: even when the guest locked the tray;\n"
+    "                        mkfs: even over an existing filesystem\n"
     "  -s, --shrink          resize: allow a smaller size (data past it is lost)\n"
     "  -l, --label LABEL     mkfs: filesystem label; mkiso: volume label (default CDROM)\n"
     "      --fs DEVICE       ls, copy-in, copy-out: mount this filesystem (as inspect\n"
     "                        names it, e.g. /dev/sda1) instead of finding one\n"
+    "      --meta-data FILE  cloud-init: this meta-data (default: instance-id from the\n"
+    "                        UUID, local-hostname from the name)\n"
+    "      --ssh-key FILE    cloud-init: authorize the SSH public key(s) in FILE for the\n"
+    "                        image's default user (repeatable)\n"
+    "      --network-config FILE\n"
+    "                        cloud-init: network configuration for the seed\n"
     "  -t, --timeout SECONDS how long to wait for the guest to release an unplugged\n"
     "                        device or for a snapshot job (default 120; exit status 3)\n"
     "  -q, --quiet           no messages but errors\n"
@@ -86,12 +99,17 @@ enum {
 	O_SHRINK = 1 << 9,
 	O_LABEL = 1 << 10,
 	O_FS = 1 << 11,
+	O_META = 1 << 12,
+	O_SSHKEY = 1 << 13,
+	O_NETCFG = 1 << 14,
 };
 
 static struct {
 	unsigned given; /* O_* seen on the command line */
 	bool json, cdrom, readonly, copy, force, shrink;
 	const char *format, *iface, *backing, *id, *label, *fs;
+	const char *meta_data, *network_config;
+	struct strv ssh_keys;
 	int timeout_ms;
 } opt = {.timeout_ms = 120000};
 
@@ -289,6 +307,7 @@ static char *config_name_for(struct ctx *x, const char *file)
 		free(real);
 		return res;
 	}
+	config_allow_path(&x->b.cfg, real); /* named by the user: allowed */
 	return real;
 }
 
@@ -312,6 +331,20 @@ static char *tmp_in_data(struct ctx *x, const char *base)
 	if (!d)
 		return NULL;
 	char *t = xasprintf("%s/.%s.tmp.%ld", d, base, (long)getpid());
+	/* A vm-disk killed (SIGKILL) before its rename left .BASE.tmp.PID behind,
+	 * where it would travel with the bundle. Every maker of these holds the
+	 * bundle's lock, as we do: any such file is stale. */
+	char *prefix = xasprintf(".%s.tmp.", base);
+	size_t plen = strlen(prefix);
+	DIR *dd = opendir(d);
+	struct dirent *de;
+	while (dd && (de = readdir(dd)))
+		if (!strncmp(de->d_name, prefix, plen) && de->d_name[plen] &&
+		    !de->d_name[plen + strspn(de->d_name + plen, "0123456789")])
+			unlinkat(dirfd(dd), de->d_name, 0);
+	if (dd)
+		closedir(dd);
+	free(prefix);
 	free(d);
 	free(x->tmp_file);
 	x->tmp_file = xstrdup(t);
@@ -401,6 +434,45 @@ static int qmp_run(struct ctx *x, const char *cmd, struct json_object *args, str
 	return r;
 }
 
+/* QEMU may run as another user (vm-run's sandbox) that cannot open the
+ * file: vm-disk opens it and hands QEMU the descriptors as an fd set, both
+ * access modes for a writable image. Returns "/dev/fdset/N" and *set, or
+ * NULL after failx. */
+static char *live_fdset(struct ctx *x, const char *path, bool ro, int *set)
+{
+	char *err = NULL;
+	*set = -1;
+	for (int pass = 0; pass < (ro ? 1 : 2); pass++) {
+		int fd = open(path, (pass == 0 && !ro ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			failx(x, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		int id = qmp_add_fd(x->q, fd, *set, path, QMP_MS, &err);
+		close(fd);
+		if (id < 0) {
+			fail_free(x, "add-fd", err);
+			goto fail;
+		}
+		*set = id;
+	}
+	return xasprintf("/dev/fdset/%d", *set);
+fail:
+	if (*set >= 0 && qmp_remove_fdset(x->q, *set, QMP_MS, &err) < 0)
+		free(err);
+	*set = -1;
+	return NULL;
+}
+
+/* A set that no drive uses any more (its medium was changed or ejected):
+ * QEMU closes the descriptors it kept. */
+static void live_fdset_release(struct ctx *x, int set)
+{
+	char *err = NULL;
+	if (set >= 0 && qmp_remove_fdset(x->q, set, QMP_MS, &err) < 0)
+		free(err);
+}
+
 static struct json_object *jobj(void)
 {
 	return json_object_new_object();
@@ -431,6 +503,46 @@ static bool jget_bool(struct json_object *o, const char *k)
 	return v && json_object_get_boolean(v);
 }
 
+/* QEMU names a file it was handed as /dev/fdset/N (vm-run's sandbox,
+ * live_fdset); put back the path, kept as the set's opaque name, and note
+ * the set in "utmkit-fdset" so a change or eject can drop it. */
+static void fdset_names(struct ctx *x)
+{
+	struct json_object *sets = NULL;
+	char *err = NULL;
+	if (qmp_execute(x->q, "query-fdsets", NULL, QMP_MS, &sets, &err) < 0) {
+		free(err);
+		return;
+	}
+	size_t n = json_object_array_length(x->blocks);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *ins = jget(json_object_array_get_idx(x->blocks, i), "inserted");
+		struct json_object *img = jget(ins, "image");
+		const char *f = jget_str(ins, "file");
+		if (!f || !has_prefix(f, "/dev/fdset/"))
+			continue;
+		int id = atoi(f + strlen("/dev/fdset/"));
+		const char *name = NULL;
+		for (size_t j = 0; !name && j < json_object_array_length(sets); j++) {
+			struct json_object *s = json_object_array_get_idx(sets, j), *fds = jget(s, "fds");
+			if (json_object_get_int(jget(s, "fdset-id")) != id || !fds)
+				continue;
+			for (size_t k = 0; !name && k < json_object_array_length(fds); k++)
+				name = jget_str(json_object_array_get_idx(fds, k), "opaque");
+		}
+		jadd(ins, "utmkit-fdset", json_object_new_int(id));
+		if (!name)
+			continue;
+		jstr(ins, "file", name);
+		if (img && jget_str(img, "filename") && has_prefix(jget_str(img, "filename"), "/dev/fdset/"))
+			jstr(img, "filename", name);
+	}
+	json_object_put(sets);
+}
+
+/* The fd set a running drive's medium came in, or -1. */
+static int live_fdset_of(struct ctx *x, const char *id);
+
 static int fetch_blocks(struct ctx *x)
 {
 	json_object_put(x->blocks);
@@ -438,6 +550,7 @@ static int fetch_blocks(struct ctx *x)
 	char *err = NULL;
 	if (qmp_execute(x->q, "query-block", NULL, QMP_MS, &x->blocks, &err) < 0)
 		return fail_free(x, "query-block", err);
+	fdset_names(x);
 	return 0;
 }
 
@@ -458,6 +571,12 @@ static struct json_object *live_block(struct ctx *x, const char *id)
 	free(bb);
 	free(qpath);
 	return hit;
+}
+
+static int live_fdset_of(struct ctx *x, const char *id)
+{
+	struct json_object *blk = live_block(x, id), *v = jget(jget(blk, "inserted"), "utmkit-fdset");
+	return v ? json_object_get_int(v) : -1;
 }
 
 /* Name the drive in eject / blockdev-change-medium: by its qdev id where
@@ -736,11 +855,23 @@ static int live_plug(struct ctx *x, const struct vm_drive *d, const char *path, 
 			jstr(a, "discard", "unmap");
 			jstr(a, "detect-zeroes", "unmap");
 		}
+		int set;
+		char *fdpath = live_fdset(x, path, ro, &set);
+		if (!fdpath) {
+			json_object_put(a);
+			json_object_put(file);
+			free(node);
+			json_object_put(dev);
+			return EXIT_FAIL;
+		}
 		jstr(file, "driver", "file");
-		jstr(file, "filename", path);
+		jstr(file, "filename", fdpath);
+		free(fdpath);
 		jadd(a, "file", file);
 		vm_info("%s: drive %s: blockdev-add %s", x->name, d->id, path);
-		if (qmp_run(x, "blockdev-add", a, NULL, &err) < 0) {
+		int r = qmp_run(x, "blockdev-add", a, NULL, &err);
+		if (r < 0) {
+			live_fdset_release(x, set);
 			failx(x, "drive %s: %s", d->id, qmp_desc(err));
 			free(err);
 			free(node);
@@ -779,6 +910,7 @@ static int live_plug(struct ctx *x, const struct vm_drive *d, const char *path, 
 static int live_unplug(struct ctx *x, const struct vm_drive *d)
 {
 	char *err = NULL;
+	int old = live_fdset_of(x, d->id);
 	struct json_object *a = jobj();
 	jstr(a, "id", d->id);
 	vm_info("%s: drive %s: device_del", x->name, d->id);
@@ -806,8 +938,12 @@ static int live_unplug(struct ctx *x, const struct vm_drive *d)
 		}
 		struct json_object *ev = NULL;
 		int r = qmp_wait_event(x->q, "DEVICE_DELETED", left, &ev, &err);
-		if (r < 0)
-			return fail_free(x, d->id, err);
+		if (r < 0) {
+			/* QEMU gone (killed) while we waited: "drive ID:" as every message */
+			failx(x, "drive %s: %s; the config is unchanged", d->id, err);
+			free(err);
+			return EXIT_FAIL;
+		}
 		if (r == 0)
 			continue;
 		const char *devid = jget_str(jget(ev, "data"), "device");
@@ -823,6 +959,7 @@ static int live_unplug(struct ctx *x, const struct vm_drive *d)
 	if (qmp_run(x, "blockdev-del", a, NULL, &err) < 0)
 		free(err);
 	free(node);
+	live_fdset_release(x, old);
 	return 0;
 }
 
@@ -1066,6 +1203,32 @@ static int tray_error(struct ctx *x, const struct vm_drive *d, char *err, const 
 	return EXIT_FAIL;
 }
 
+/* Put the medium path into the running VM's removable drive d. */
+static int live_change_medium(struct ctx *x, const struct vm_drive *d, const char *path, const char *format)
+{
+	char *err = NULL;
+	struct json_object *a = jobj();
+	add_target(x, a, d);
+	int set, old = live_fdset_of(x, d->id);
+	char *fdpath = live_fdset(x, path, d->readonly || is_cdrom(d), &set);
+	if (!fdpath) {
+		json_object_put(a);
+		return EXIT_FAIL;
+	}
+	jstr(a, "filename", fdpath);
+	free(fdpath);
+	jstr(a, "format", format);
+	jstr(a, "read-only-mode", "retain");
+	if (opt.force)
+		jadd(a, "force", json_object_new_boolean(true));
+	vm_info("%s: drive %s: blockdev-change-medium %s", x->name, d->id, path);
+	int r = qmp_run(x, "blockdev-change-medium", a, NULL, &err);
+	live_fdset_release(x, r < 0 ? set : old);
+	if (r < 0)
+		return tray_error(x, d, err, "insert");
+	return 0;
+}
+
 static int cmd_insert(struct ctx *x, int argc, char **argv)
 {
 	const struct vm_drive *d = need_drive(x, argv[0]);
@@ -1092,20 +1255,8 @@ static int cmd_insert(struct ctx *x, int argc, char **argv)
 		}
 	}
 	int status = EXIT_FAIL;
-	if (live(x)) {
-		struct json_object *a = jobj();
-		add_target(x, a, d);
-		jstr(a, "filename", path);
-		jstr(a, "format", format);
-		jstr(a, "read-only-mode", "retain");
-		if (opt.force)
-			jadd(a, "force", json_object_new_boolean(true));
-		vm_info("%s: drive %s: blockdev-change-medium %s", x->name, d->id, path);
-		if (qmp_run(x, "blockdev-change-medium", a, NULL, &err) < 0) {
-			tray_error(x, d, err, "insert");
-			goto out;
-		}
-	}
+	if (live(x) && live_change_medium(x, d, path, format) != 0)
+		goto out;
 	if (set_key(x, d->id, "image", name) < 0 || set_key(x, d->id, "format", format) < 0)
 		goto out;
 	status = save(x);
@@ -1128,17 +1279,135 @@ static int cmd_eject(struct ctx *x, int argc, char **argv)
 		struct json_object *a = jobj();
 		char *err = NULL;
 		add_target(x, a, d);
+		int old = live_fdset_of(x, d->id);
 		if (opt.force)
 			jadd(a, "force", json_object_new_boolean(true));
 		vm_info("%s: drive %s: eject", x->name, d->id);
 		if (qmp_run(x, "eject", a, NULL, &err) < 0)
 			return tray_error(x, d, err, "eject");
+		live_fdset_release(x, old);
 	}
 	if (!d->image && !config_drive(&x->b.cfg, d->id)->format)
 		return 0;
 	if (set_key(x, d->id, "image", NULL) < 0 || set_key(x, d->id, "format", NULL) < 0)
 		return EXIT_FAIL;
 	return save(x);
+}
+
+/* ---- cloud-init seeds ------------------------------------------------------- */
+
+/* Is path the image drive d names? */
+static bool drive_names(struct ctx *x, const struct vm_drive *d, const char *path)
+{
+	if (!d->image)
+		return false;
+	char *err = NULL, *p = bundle_resolve(&x->b, d->image, &err);
+	free(err);
+	struct stat a, b;
+	bool same = p && stat(p, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	free(p);
+	return same;
+}
+
+/* cloud-init USER_DATA: a NoCloud seed Data/ID.iso (lib/cloudinit.c, the
+ * same as vm-create --cloud-init) in the removable drive ID, "seed" unless
+ * --id, which is made as a CD-ROM when missing. Run again, it replaces the
+ * seed. On a running VM the new disc goes in with blockdev-change-medium
+ * (a new drive is hot-plugged where its bus allows); if QEMU refuses, the
+ * old seed is put back and the config is unchanged. */
+static int cmd_cloud_init(struct ctx *x, int argc, char **argv)
+{
+	const char *id = opt.id ? opt.id : "seed";
+	if (!config_id_valid(id))
+		return failx(x, "drive %s: not a valid id (letters, digits, - and _)", id);
+	const struct vm_drive *d = eff_drive(x, id);
+	if (d && !removable(d))
+		return failx(x, "drive %s: not removable (a %s %s); give another --id", d->id, d->interface,
+			     d->media);
+	if (d && opt.iface)
+		return failx(x, "--interface: drive %s exists (change its interface with vm-config)", id);
+	char *host = x->b.cfg.name ? xstrdup(x->b.cfg.name) : bundle_display_name(x->b.path);
+	struct cloudinit_opts co = {.user_data = argv[0],
+				    .meta_data = opt.meta_data,
+				    .network_config = opt.network_config,
+				    .ssh_keys = &opt.ssh_keys,
+				    .instance_id = x->eff.uuid,
+				    .hostname = host};
+	struct cloudinit_seed seed;
+	char *err = NULL;
+	int r = cloudinit_load(&co, &seed, &err);
+	free(host);
+	if (r < 0)
+		return fail_free(x, NULL, err);
+
+	int status = EXIT_FAIL;
+	char *base = xasprintf("%s.iso", id), *dir = data_dir(x), *final = NULL, *backup = NULL;
+	bool existed = false, new_drive = !d;
+	if (!dir)
+		goto out;
+	final = path_join(dir, base);
+	existed = file_exists(final);
+	if (existed && !(d && drive_names(x, d, final))) {
+		failx(x, "%s: already exists and is not the medium of drive %s; remove it, or give another --id",
+		      final, id);
+		goto out;
+	}
+	/* UTM's config.plist has no image format, and its removable drives are
+	 * the ones without an image: there the seed is a CD-ROM drive with its
+	 * image in Data/ (QEMU still sees a removable CD-ROM) */
+	bool plist = x->b.format == BUNDLE_PLIST;
+	if (new_drive && (add_drive_config(x, id, base, plist ? NULL : "raw", "cdrom", false) < 0 ||
+			  (plist && set_key(x, id, "removable", NULL) < 0)))
+		goto out;
+	if (existed) {
+		/* the old seed, to put back if anything below fails */
+		backup = xasprintf("%s/.%s.old.%ld", dir, base, (long)getpid());
+		if (link(final, backup) < 0) {
+			failx(x, "%s: %s", backup, strerror(errno));
+			free(backup);
+			backup = NULL;
+			goto out;
+		}
+	}
+	if (interrupted) {
+		failx(x, "interrupted");
+		goto out;
+	}
+	vm_info("%s: drive %s: cloud-init seed %s (%s user-data)", x->name, id, final, seed.kind);
+	if (cloudinit_write(&seed, final, &err) < 0) {
+		fail_free(x, NULL, err);
+		goto out;
+	}
+	if (live(x)) {
+		d = eff_drive(x, id);
+		int lr = new_drive ? live_plug(x, d, final, "raw") : live_change_medium(x, d, final, "raw");
+		if (lr) {
+			status = lr;
+			goto undo;
+		}
+	}
+	if (!new_drive && (set_key(x, id, "image", base) < 0 || set_key(x, id, "format", plist ? NULL : "raw") < 0))
+		goto undo;
+	if ((status = save(x)) == 0)
+		goto out;
+undo:
+	if (backup) {
+		if (rename(backup, final) == 0) {
+			free(backup);
+			backup = NULL;
+		}
+	} else if (!existed) {
+		unlink(final);
+	}
+out:
+	if (backup)
+		unlink(backup);
+	free(backup);
+	free(final);
+	free(dir);
+	free(base);
+	cloudinit_seed_free(&seed);
+	return status;
 }
 
 /* ---- resize ---------------------------------------------------------------- */
@@ -1835,6 +2104,7 @@ static const struct subcmd {
     {"copy-in", cmd_copy_in, 3, -1, O_FS, NEED_STOPPED | LOCK},
     {"copy-out", cmd_copy_out, 3, -1, O_FS, NEED_STOPPED},
     {"mkfs", cmd_mkfs, 2, 2, O_LABEL | O_FORCE, NEED_STOPPED | LOCK},
+    {"cloud-init", cmd_cloud_init, 1, 1, O_META | O_SSHKEY | O_NETCFG | O_ID | O_IFACE | O_FORCE, LOCK},
 };
 
 static const struct {
@@ -1844,6 +2114,7 @@ static const struct {
     {O_JSON, "--json"},	 {O_FORMAT, "--format"}, {O_IFACE, "--interface"}, {O_BACKING, "--backing"},
     {O_ID, "--id"},	 {O_CDROM, "--cdrom"},	 {O_RO, "--readonly"},	   {O_COPY, "--copy"},
     {O_FORCE, "--force"}, {O_SHRINK, "--shrink"}, {O_LABEL, "--label"},	   {O_FS, "--fs"},
+    {O_META, "--meta-data"}, {O_SSHKEY, "--ssh-key"}, {O_NETCFG, "--network-config"},
 };
 
 static void check_opts(const char *sub, unsigned allowed)
@@ -1894,7 +2165,7 @@ static int open_vm(struct ctx *x, const char *arg, const struct subcmd *sc)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FS = 256 };
+	enum { OPT_FS = 256, OPT_META, OPT_SSHKEY, OPT_NETCFG };
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},	      {"format", required_argument, NULL, 'f'},
 	    {"interface", required_argument, NULL, 'i'}, {"backing", required_argument, NULL, 'b'},
@@ -1902,7 +2173,9 @@ int main(int argc, char **argv)
 	    {"readonly", no_argument, NULL, 'r'},     {"copy", no_argument, NULL, 'C'},
 	    {"force", no_argument, NULL, 'F'},	      {"shrink", no_argument, NULL, 's'},
 	    {"label", required_argument, NULL, 'l'},  {"fs", required_argument, NULL, OPT_FS},
-	    {"timeout", required_argument, NULL, 't'}, CLI_COMMON_LONGOPTS,
+	    {"timeout", required_argument, NULL, 't'}, {"meta-data", required_argument, NULL, OPT_META},
+	    {"ssh-key", required_argument, NULL, OPT_SSHKEY}, {"network-config", required_argument, NULL, OPT_NETCFG},
+	    CLI_COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0}};
 	int ch;
 	/* options may come anywhere (GNU permutation); "--" ends them */
@@ -1920,6 +2193,9 @@ int main(int argc, char **argv)
 		case 's': opt.shrink = true; opt.given |= O_SHRINK; break;
 		case 'l': opt.label = optarg; opt.given |= O_LABEL; break;
 		case OPT_FS: opt.fs = optarg; opt.given |= O_FS; break;
+		case OPT_META: opt.meta_data = optarg; opt.given |= O_META; break;
+		case OPT_SSHKEY: strv_push(&opt.ssh_keys, optarg); opt.given |= O_SSHKEY; break;
+		case OPT_NETCFG: opt.network_config = optarg; opt.given |= O_NETCFG; break;
 		case 't': {
 			long long v;
 			const char *e;
@@ -1955,7 +2231,7 @@ int main(int argc, char **argv)
 			sc = &subcmds[i];
 	if (!sc)
 		vm_errx(EXIT_USAGE, "%s: unknown command (list, create, attach, detach, insert, eject, resize, "
-				    "snapshot, inspect, ls, copy-in, copy-out, mkfs, mkiso)",
+				    "snapshot, inspect, ls, copy-in, copy-out, mkfs, cloud-init, mkiso)",
 			argv[1]);
 	int nargs = argc - 2;
 	if (nargs < sc->min || (sc->max >= 0 && nargs > sc->max))
@@ -1976,6 +2252,7 @@ int main(int argc, char **argv)
 		qmp_close(x.q);
 	config_free(&x.eff);
 	bundle_close(&x.b);
+	strv_free(&opt.ssh_keys);
 	if (fflush(stdout) == EOF)
 		vm_err(EXIT_FAIL, "stdout");
 	return status;

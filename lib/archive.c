@@ -339,7 +339,14 @@ static int pack_archive_fail(struct packer *p, const char *what)
 {
 	char *m = archive_msg(p->a, "write error");
 	char *w = printable(what);
-	pack_fail(p, NULL, "%s: %s", w, m);
+	/* libarchive's "Write error" leaves out why (a full disk): add errno's
+	 * text, but not for the codes it uses for bad data (EILSEQ) or misuse
+	 * (EINVAL) */
+	int e = archive_errno(p->a);
+	if (e > 0 && e != EILSEQ && e != EINVAL && !strstr(m, strerror(e)))
+		pack_fail(p, NULL, "%s: %s: %s", w, m, strerror(e));
+	else
+		pack_fail(p, NULL, "%s: %s", w, m);
 	free(w);
 	free(m);
 	return -1;

@@ -184,16 +184,14 @@ void bundle_effective_config(const struct bundle *b, struct vm_config *out)
 }
 
 /* A writer killed by SIGKILL (or a crash) between making its temporary
- * CONF.tmp.XXXXXX (write_file_atomic) and the rename leaves that file behind,
+ * NAME.tmp.XXXXXX (write_file_atomic) and the rename leaves that file behind,
  * where it would travel with the bundle (vm-pack, cp -r). Every writer of the
  * configuration holds the bundle's lock, as we do: any such file is stale. */
-static void drop_stale_tmp(const struct bundle *b)
+static void drop_stale_tmp(const struct bundle *b, const char *name)
 {
 	if (b->lock_fd < 0)
 		return;
-	const char *base = strrchr(b->conf_path, '/');
-	base = base ? base + 1 : b->conf_path;
-	char *prefix = xasprintf("%s.tmp.", base);
+	char *prefix = xasprintf("%s.tmp.", name);
 	size_t plen = strlen(prefix);
 	int fd = openat(b->lock_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -210,7 +208,8 @@ static void drop_stale_tmp(const struct bundle *b)
 
 int bundle_save(struct bundle *b, char **err)
 {
-	drop_stale_tmp(b);
+	const char *base = strrchr(b->conf_path, '/');
+	drop_stale_tmp(b, base ? base + 1 : b->conf_path);
 	if (b->format == BUNDLE_PLIST) {
 		if (b->plist.readonly) {
 			*err = xstrdup(b->plist.readonly);
@@ -258,6 +257,7 @@ int bundle_upgrade(struct bundle *b, char **err)
 	size_t xlen;
 	char *xml = config_plist_xml(doc, &xlen);
 	config_plist_free(doc);
+	drop_stale_tmp(b, ".config.plist.v4");
 	char *tmp = path_join(b->path, ".config.plist.v4"), *images = path_join(b->path, "Images"),
 	     *data = path_join(b->path, "Data"), *view = path_join(b->path, "view.plist");
 	int ret = -1;

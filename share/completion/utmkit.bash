@@ -467,7 +467,7 @@ _utmkit() {
 		if ((n == 1)); then
 			_utmkit_verbs vm-disk
 			v=$_u_out
-			[[ -n $v ]] || v=$'list\ncreate\nattach\ndetach\ninsert\neject\nresize\nsnapshot\ninspect\nls\ncopy-in\ncopy-out\nmkfs'
+			[[ -n $v ]] || v=$'list\ncreate\nattach\ndetach\ninsert\neject\nresize\nsnapshot\ninspect\nls\ncopy-in\ncopy-out\nmkfs\ncloud-init'
 			for w in $v; do _utmkit_add "$w"; done
 			return 0
 		fi
@@ -484,7 +484,7 @@ _utmkit() {
 			fi ;;
 		insert)
 			if ((n == 2)); then _utmkit_drive_ids "${pos[0]}"; elif ((n == 3)); then _utmkit_files; fi ;;
-		attach)
+		attach | cloud-init) # FILE, USER_DATA
 			((n == 2)) && _utmkit_files ;;
 		snapshot)
 			if ((n == 2)); then

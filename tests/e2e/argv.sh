@@ -66,21 +66,11 @@ for conf in "$VM_TOP"/tests/golden/*.conf; do
 	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 	sock=$(ls -d "$XDG_RUNTIME_DIR" >/dev/null; echo "$XDG_RUNTIME_DIR/vm/11111111-2222-4333-8444-555555555555/qmp.sock")
 	vm-argv -0 -S --accel tcg "$b" >"$T/$name.argv0"
-	# In the background, as printed (with its seccomp sandbox, which forbids
-	# -daemonize's fork); ready once its QMP socket listens.
-	xargs -0 -a "$T/$name.argv0" sh -c 'exec "$0" "$@"' 2>"$T/$name.err" &
-	qpid=$!
-	i=0
-	while [ ! -S "$sock" ] && kill -0 "$qpid" 2>/dev/null && [ $i -lt 200 ]; do
-		sleep 0.05
-		i=$((i + 1))
-	done
-	if [ -S "$sock" ] && kill -0 "$qpid" 2>/dev/null; then
+	if qemu_bg "$T/$name.argv0" "$sock" "$T/$name.err"; then
 		status=$(qmp_status "$sock")
 		check_eq "$name: real QEMU starts paused and answers query-status" "$status" "prelaunch"
 	else
 		not_ok "$name: QEMU refused the argv: $(tail -n 2 "$T/$name.err")"
 	fi
-	kill "$qpid" 2>/dev/null
-	wait "$qpid" 2>/dev/null
+	qemu_bg_stop
 done

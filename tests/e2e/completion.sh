@@ -36,7 +36,7 @@ for t in $tools; do
 done
 
 # --- bash: options come from each tool's --help -----------------------------
-for b in "$VM_TOP"/bin/vm-*; do
+for b in "$VM_BIN"/vm-*; do
 	t=$(basename "$b")
 	want=$("$b" --help 2>&1 | grep -E '^[[:space:]]+-' | sed -E 's/^[[:space:]]+//; s/(  |[[:space:]][a-z]).*//' |
 		grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u | tr '\n' ' ' | sed 's/ $//')
@@ -97,7 +97,7 @@ check_eq "bash: vm-disk deb insert c" "$(bcomp vm-disk deb insert c)" "cd0"
 check_eq "bash: vm-disk deb insert cd0 FILE" "$(bcomp vm-disk deb insert cd0 vml)" "vmlinuz-test"
 check_eq "bash: vm-disk deb snapshot ..." "$(bcomp vm-disk deb snapshot '')" "create delete list revert"
 check_eq "bash: vm-disk deb mkfs hd0 FSTYPE" "$(bcomp vm-disk deb mkfs hd0 ext)" "ext2 ext3 ext4"
-if [ -x "$VM_TOP/bin/vm-disk" ]; then
+if [ -x "$VM_BIN/vm-disk" ]; then
 	subs=$(bcomp vm-disk deb '')
 	for v in list create attach detach insert eject resize snapshot inspect ls copy-in copy-out mkfs; do
 		check_match "bash: vm-disk deb: subcommand $v" "$subs" "(^| )$v( |\$)"

@@ -2,7 +2,8 @@
 # Source it: . "$(dirname "$0")/lib.sh"
 set -u
 VM_TOP=${VM_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-PATH="$VM_TOP/bin:$PATH"
+VM_BIN=${VM_BIN:-$VM_TOP/bin}
+PATH="$VM_BIN:$PATH"
 export VM_ACCEL=tcg
 GUEST_DIR="$VM_TOP/build/guest"
 T=$(mktemp -d "${TMPDIR:-/tmp}/utmkit-test.XXXXXX")
@@ -49,3 +50,22 @@ check_match() {
 	if printf '%s\n' "$2" | grep -Eq -- "$3"; then ok "$1"; else not_ok "$1 ('$2' does not match /$3/)"; fi
 }
 skip() { _n=$((_n + 1)); echo "ok $_n - # SKIP $*"; }
+
+# qemu_bg ARGV0 SOCK ERR: start the NUL-separated QEMU command line in ARGV0
+# in the background (as printed, seccomp sandbox and all, which forbids
+# -daemonize's fork); 0 once SOCK listens and QEMU lives, with $qemu_pid set.
+# Stop it with qemu_bg_stop.
+qemu_bg() {
+	xargs -0 -a "$1" sh -c 'exec "$0" "$@"' 2>"$3" &
+	qemu_pid=$!
+	_i=0
+	while [ ! -S "$2" ] && kill -0 "$qemu_pid" 2>/dev/null && [ $_i -lt 400 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	[ -S "$2" ] && kill -0 "$qemu_pid" 2>/dev/null
+}
+qemu_bg_stop() {
+	kill "$qemu_pid" 2>/dev/null
+	wait "$qemu_pid" 2>/dev/null
+}

@@ -56,11 +56,11 @@ for page in "$MAN"/vm-*.1; do
 	[ -f "$page" ] || continue
 	name=${page##*/}
 	tool=${name%.1}
-	if [ ! -x "$VM_TOP/bin/$tool" ]; then
+	if [ ! -x "$VM_BIN/$tool" ]; then
 		skip "$name: bin/$tool is not built"
 		continue
 	fi
-	"$VM_TOP/bin/$tool" --help >"$T/help" 2>&1
+	"$VM_BIN/$tool" --help >"$T/help" 2>&1
 	long_opts <"$T/help" >"$T/help.opts"
 	render "$page" >"$T/page.txt"
 	long_opts <"$T/page.txt" >"$T/page.all"
@@ -80,10 +80,10 @@ done
 bundle_page="$MAN/utm-bundle.5"
 if [ ! -f "$bundle_page" ]; then
 	not_ok "man/utm-bundle.5 exists"
-elif [ ! -x "$VM_TOP/bin/vm-config" ]; then
+elif [ ! -x "$VM_BIN/vm-config" ]; then
 	skip "utm-bundle.5 keys: bin/vm-config is not built"
 else
-	"$VM_TOP/bin/vm-config" keys | awk '{ print $1 }' | sed 's/\.ID\./../' | sort -u >"$T/keys"
+	"$VM_BIN/vm-config" keys | awk '{ print $1 }' | sed 's/\.ID\./../' | sort -u >"$T/keys"
 	# .Ss headings name the section kind; items are ".It Ic key ..."
 	awk '
 		/^\.Sh / { kind = ""; next }

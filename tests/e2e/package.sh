@@ -33,8 +33,8 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	# systemd resolves bare command names in its own fixed PATH; point it at
 	# this tree's tools so verify also checks that they exist.
 	mkdir -p "$T/unit"
-	sed -e "s|^ExecStart=vm-run|ExecStart=$top/bin/vm-run|" \
-		-e "s|^ExecStop=vm-stop|ExecStop=$top/bin/vm-stop|" "$unit" >"$T/unit/vm@.service"
+	sed -e "s|^ExecStart=vm-run|ExecStart=$VM_BIN/vm-run|" \
+		-e "s|^ExecStop=vm-stop|ExecStop=$VM_BIN/vm-stop|" "$unit" >"$T/unit/vm@.service"
 	out=$(cd "$T/unit" && systemd-analyze verify --man=no ./vm@.service 2>&1)
 	check_eq "systemd-analyze verify vm@.service is clean" "$out" ""
 else

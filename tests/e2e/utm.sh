@@ -80,7 +80,7 @@ print(sum(1 for x in d if x.get("ImageType","disk") in ("Disk","CD","None","disk
 		not_ok "$name: vm-argv failed: $(cat "$T/$arch.argverr")"
 		continue
 	fi
-	if xargs -0 -a "$T/$arch.argv0" sh -c 'exec "$0" "$@" -daemonize' 2>"$T/$arch.err"; then
+	if qemu_bg "$T/$arch.argv0" "$sock" "$T/$arch.err"; then
 		status=$(qmp_status "$sock")
 		check_eq "$name: real qemu-system-$arch starts paused and answers query-status" "$status" "prelaunch"
 	elif [ "$arch" = m68k ] && grep -qi "rom\|bios" "$T/$arch.err"; then
@@ -89,6 +89,7 @@ print(sum(1 for x in d if x.get("ImageType","disk") in ("Disk","CD","None","disk
 	else
 		not_ok "$name: QEMU refused the argv: $(tail -n 2 "$T/$arch.err")"
 	fi
+	qemu_bg_stop
 done
 
 # Round trip: set one key, only that key changes in the plist.
@@ -128,12 +129,13 @@ if [ -n "$b" ]; then
 		export XDG_RUNTIME_DIR="$T/run-upgraded"
 		mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 		vm-argv -0 -S --accel tcg "$b" >"$T/up.argv0" 2>/dev/null
-		if xargs -0 -a "$T/up.argv0" sh -c 'exec "$0" "$@" -daemonize' 2>"$T/up.err"; then
+		if qemu_bg "$T/up.argv0" "$XDG_RUNTIME_DIR/vm/$(vm-config "$b" get uuid)/qmp.sock" "$T/up.err"; then
 			check_eq "Mac OS 9 upgraded: qemu-system-ppc starts paused" \
 				"$(qmp_status "$XDG_RUNTIME_DIR/vm/$(vm-config "$b" get uuid)/qmp.sock")" "prelaunch"
 		else
 			not_ok "Mac OS 9 upgraded: QEMU refused the argv: $(tail -n 2 "$T/up.err")"
 		fi
+		qemu_bg_stop
 	fi
 fi
 
