@@ -1296,6 +1296,33 @@ static int new_identity(struct import_ctx *c, const char *tmp, const char *top, 
 	return -1;
 }
 
+/* allow_paths is the user's own permission for host files outside the
+ * bundle: one that came in an archive was somebody else's, so it goes. */
+static int drop_allow_paths(struct import_ctx *c, const char *tmp, const char *top)
+{
+	struct bundle b;
+	char *e = NULL;
+	bool quiet = vm_quiet;
+	vm_quiet = true;
+	int r = bundle_open(&b, tmp, &e);
+	vm_quiet = quiet;
+	bool opened = r == 0;
+	if (r == 0 && b.cfg.allow_paths.n) {
+		vm_warnx("%s: the archive's allow_paths (%zu host path%s) were dropped; add what you trust with "
+			 "vm-config add allow_paths PATH",
+			 c->path, b.cfg.allow_paths.n, b.cfg.allow_paths.n == 1 ? "" : "s");
+		strv_free(&b.cfg.allow_paths);
+		r = bundle_save(&b, &e);
+	}
+	if (opened)
+		bundle_close(&b);
+	if (r == 0)
+		return 0;
+	c->err = relabel(e, tmp, strcmp(c->archive, "-") ? c->archive : "stdin", top);
+	free(e);
+	return -1;
+}
+
 static int import_into(const char *tmp, void *arg)
 {
 	struct import_ctx *c = arg;
@@ -1343,6 +1370,8 @@ static int import_into(const char *tmp, void *arg)
 	} else if (!(c->flags & IMPORT_KEEP_IDENTITY)) {
 		r = new_identity(c, tmp, top, !has_conf);
 	}
+	if (r == 0 && has_conf)
+		r = drop_allow_paths(c, tmp, top);
 	free(top);
 	return r;
 }

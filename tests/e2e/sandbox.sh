@@ -98,4 +98,9 @@ check_status "the config's allow_paths: accepted" 0 vm-argv "$T/esc.utm" >/dev/n
 vm-create -q --net none -C "$T/isos/sub/a.img" "$T/cd.utm"
 check_eq "vm-create -C FILE lists FILE in allow_paths" "$(vm-config "$T/cd.utm" get allow_paths)" "$T/isos/sub/a.img"
 
+vm-pack -q "$T/cd.utm" "$T/cd.tar.gz" 2>/dev/null || vm-pack "$T/cd.utm" "$T/cd.tar.gz" >/dev/null
+err=$(vm-create --from "$T/cd.tar.gz" "$T/imported.utm" 2>&1 >/dev/null)
+check_eq "an imported bundle: allow_paths dropped" "$(vm-config "$T/imported.utm" get allow_paths)" ""
+check_match "...with a warning" "$err" "allow_paths \(1 host path\) were dropped"
+
 echo "1..$_n"
