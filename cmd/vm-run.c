@@ -267,6 +267,24 @@ static size_t log_size(void)
 /* swtpm with its control socket passed as a listening descriptor; it ends
  * by itself when QEMU closes the connection (--terminate). State lives in the
  * bundle, as in UTM: Data/tpmdata. */
+/* name on $PATH (an executable regular file), malloc'd, or NULL. */
+static char *find_on_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
+	char *hit = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir && !hit; dir = strtok_r(NULL, ":", &save)) {
+		char *p = path_join(*dir ? dir : ".", name);
+		struct stat st;
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
+			hit = p;
+		else
+			free(p);
+	}
+	free(copy);
+	return hit;
+}
+
 /* As root, QEMU does not keep root: it runs as --runas, $VM_RUNAS, the
  * system user "utmkit" (the Debian package makes it) or else "nobody". */
 static void choose_user(const char *runas)
@@ -785,11 +803,19 @@ int main(int argc, char **argv)
 	runtime_write_file(S.rtdir, RT_ACCEL, ac.accel);
 
 
-	/* QEMU may run as another user, whose exec could say EACCES for a
-	 * binary that is simply missing: look first, as the caller. */
-	if (strchr(av.v[0], '/') && access(av.v[0], F_OK) < 0 && errno == ENOENT)
+	/* Find QEMU as the caller, on the caller's PATH: QEMU's user may not
+	 * search root's folders, and a missing binary must say "not found". */
+	if (!strchr(av.v[0], '/')) {
+		char *found = find_on_path(av.v[0]);
+		if (!found)
+			die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
+			    qemu_package(config_qemu_arch(eff.arch)));
+		free(av.v[0]);
+		av.v[0] = found;
+	} else if (access(av.v[0], F_OK) < 0 && errno == ENOENT) {
 		die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
 		    qemu_package(config_qemu_arch(eff.arch)));
+	}
 
 	/* Connect to the console before QEMU runs: not a byte of output is lost. */
 	int con = console ? connect_to(S.rtdir, RT_CONSOLE) : -1;
