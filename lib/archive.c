@@ -645,6 +645,17 @@ static int pack_tree(struct packer *p, int dfd, const char *rel, int mode, uint6
 	return ret;
 }
 
+/* Open a bundle in a temporary folder without the codec's notices, which
+ * would name that folder (the user sees them on the bundle's first use). */
+static int bundle_open_quiet(struct bundle *b, const char *dir, char **err)
+{
+	bool quiet = vm_quiet;
+	vm_quiet = true;
+	int r = bundle_open(b, dir, err);
+	vm_quiet = quiet;
+	return r;
+}
+
 /* UTM reads config.plist, not vm.conf: a zip of a vm.conf bundle gets one
  * made from it (beside vm.conf, which stays the reference here). What
  * config.plist cannot hold is left out, with a notice. */
@@ -654,10 +665,7 @@ static void make_utm_plist(struct packer *p, const char *dir, int dfd)
 		return;
 	struct bundle b;
 	char *e = NULL;
-	bool quiet = vm_quiet;
-	vm_quiet = true;
-	int r = bundle_open(&b, dir, &e);
-	vm_quiet = quiet;
+	int r = bundle_open_quiet(&b, dir, &e);
 	if (r < 0) {
 		vm_warnx("%s; %s gets no config.plist for UTM", e, p->out);
 		free(e);
@@ -1269,12 +1277,7 @@ static int new_identity(struct import_ctx *c, const char *tmp, const char *top, 
 	struct bundle b;
 	char *e = NULL;
 	const char *aname = strcmp(c->archive, "-") ? c->archive : "stdin";
-	/* the codec's notices (read-only, mapped modes) would name the temporary
-	 * folder; the user sees them on the first use of the new bundle */
-	bool quiet = vm_quiet;
-	vm_quiet = true;
-	int r = bundle_open(&b, tmp, &e);
-	vm_quiet = quiet;
+	int r = bundle_open_quiet(&b, tmp, &e);
 	if (r == 0) {
 		config_new_identity(&b.cfg);
 		r = bundle_save(&b, &e);
@@ -1302,10 +1305,7 @@ static int drop_allow_paths(struct import_ctx *c, const char *tmp, const char *t
 {
 	struct bundle b;
 	char *e = NULL;
-	bool quiet = vm_quiet;
-	vm_quiet = true;
-	int r = bundle_open(&b, tmp, &e);
-	vm_quiet = quiet;
+	int r = bundle_open_quiet(&b, tmp, &e);
 	bool opened = r == 0;
 	if (r == 0 && b.cfg.allow_paths.n) {
 		vm_warnx("%s: the archive's allow_paths (%zu host path%s) were dropped; add what you trust with "
