@@ -137,6 +137,9 @@ check_match "Version: $version" "$(field Version)" "^$version(-[0-9.]+)?\$"
 deps=$(field Depends)
 check_match "Depends: qemu-system-x86 | qemu-system" "$deps" '(^|, )qemu-system-x86 \| qemu-system(,|$)'
 check_match "Depends: qemu-utils" "$deps" '(^|, )qemu-utils(,|$)'
+check_match "Depends: adduser (postinst makes the sandbox user)" "$deps" '(^|, )adduser(,|$)'
+dpkg-deb -e "$deb" "$T/control"
+check "postinst makes the system user utmkit" sh -c "tr -d '\\\\\n' <'$T/control/postinst' | grep -q 'adduser --system.*utmkit'"
 recs=$(field Recommends)
 for p in ovmf qemu-efi-aarch64 swtpm libguestfs0; do
 	check_match "Recommends: $p" "$recs" "(^|, )$p(,|$)"
@@ -152,8 +155,9 @@ while read -r so; do
 	fi
 	check_match "Depends or Recommends: $p (for dlopen(\"$so\"))" "$deps, $recs" "(^| )$p(,| |\$)"
 done <"$T/dlopen.list"
-check_eq "no maintainer scripts (the unit template is not enabled)" \
-	"$(dpkg-deb -I "$deb" | grep -cE '^ +[0-9]+ bytes, +[0-9]+ lines +[*]? *(pre|post)(inst|rm)')" 0
+check_eq "one maintainer script, postinst (the unit template is not enabled)" \
+	"$(dpkg-deb -I "$deb" | grep -E '^ +[0-9]+ bytes, +[0-9]+ lines +[*]? *(pre|post)(inst|rm)' | grep -oE '(pre|post)(inst|rm)')" postinst
+check "postinst enables and starts no unit" sh -c "! grep -Eq 'deb-systemd-(helper|invoke)' '$T/control/postinst'"
 if command -v apt-get >/dev/null 2>&1; then
 	apt_sim() { apt-get -s -qq install "$1" >/dev/null 2>&1; }
 	check "apt-get can install it here (simulated)" apt_sim "$deb"

@@ -1,0 +1,148 @@
+/* qmpraw: the floor for a QMP client, for make bench.
+ *   qmpraw SOCK        connect, read the greeting, qmp_capabilities,
+ *                      query-status, print its reply; exit
+ *   qmpraw -n N SOCK   the same, then N query-status sent without waiting
+ *                      (as vm-qmp - does), all N replies read; prints the
+ *                      commands per second
+ * Nothing but libc; no JSON parsing beyond counting reply lines. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fd;
+static char buf[1 << 16];
+static size_t len, skip; /* skip: the line line() last returned */
+
+/* read one line of QEMU's output (a reply, the greeting or an event) */
+static char *line(void)
+{
+	if (skip) {
+		memmove(buf, buf + skip, len - skip);
+		len -= skip;
+		skip = 0;
+	}
+	for (;;) {
+		char *nl = memchr(buf, '\n', len);
+		if (nl) {
+			skip = (size_t)(nl - buf) + 1;
+			*nl = 0;
+			return buf;
+		}
+		if (len == sizeof buf)
+			return NULL;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 30000) <= 0)
+			return NULL;
+		ssize_t n = read(fd, buf + len, sizeof buf - len);
+		if (n <= 0)
+			return NULL;
+		len += (size_t)n;
+	}
+}
+
+static char *reply(void)
+{
+	char *l;
+	while ((l = line()) && strncmp(l, "{\"return\"", 9) && strncmp(l, "{\"error\"", 8))
+		; /* events */
+	return l;
+}
+
+static int send_all(const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	long n = 0;
+	if (argc == 4 && !strcmp(argv[1], "-n"))
+		n = atol(argv[2]), argv += 2, argc -= 2;
+	if (argc != 2 || n < 0) {
+		fprintf(stderr, "usage: qmpraw [-n N] SOCK\n");
+		return 2;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", argv[1]);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		perror(argv[1]);
+		return 1;
+	}
+	static const char cap[] = "{\"execute\":\"qmp_capabilities\"}\n";
+	static const char qs[] = "{\"execute\":\"query-status\"}\n";
+	char *l;
+	if (!line() || send_all(cap, sizeof cap - 1) || !reply() ||
+	    send_all(qs, sizeof qs - 1) || !(l = reply())) {
+		fprintf(stderr, "qmpraw: no reply\n");
+		return 1;
+	}
+	if (!n) {
+		puts(l);
+		return 0;
+	}
+	/* the writer must not block on a full socket while QEMU blocks on a
+	 * full reply buffer: write what the socket takes, read what comes */
+	size_t qn = sizeof qs - 1, total = (size_t)n * qn, off = 0;
+	char *out = malloc(total);
+	if (!out)
+		return 1;
+	for (long i = 0; i < n; i++)
+		memcpy(out + (size_t)i * qn, qs, qn);
+	/* keep what came after the reply to query-status */
+	memmove(buf, buf + skip, len - skip);
+	len -= skip;
+	double t0 = now();
+	long got = 0;
+	while (got < n) {
+		struct pollfd p = {.fd = fd, .events = POLLIN | (off < total ? POLLOUT : 0)};
+		if (poll(&p, 1, 30000) <= 0) {
+			fprintf(stderr, "qmpraw: timeout after %ld replies\n", got);
+			return 1;
+		}
+		if (p.revents & POLLOUT) {
+			ssize_t w = write(fd, out + off, total - off);
+			if (w < 0)
+				return 1;
+			off += (size_t)w;
+		}
+		if (p.revents & (POLLIN | POLLHUP)) {
+			ssize_t r = read(fd, buf + len, sizeof buf - len);
+			if (r <= 0) {
+				fprintf(stderr, "qmpraw: connection lost after %ld replies\n", got);
+				return 1;
+			}
+			len += (size_t)r;
+			/* count whole reply lines; keep a partial one */
+			char *s = buf, *e;
+			while ((e = memchr(s, '\n', len - (size_t)(s - buf)))) {
+				if (!strncmp(s, "{\"return\"", 9) || !strncmp(s, "{\"error\"", 8))
+					got++;
+				s = e + 1;
+			}
+			len -= (size_t)(s - buf);
+			memmove(buf, s, len);
+		}
+	}
+	printf("%.0f\n", (double)n / (now() - t0));
+	return 0;
+}
