@@ -100,6 +100,22 @@ static bool get_int(struct rd *r, plist_t d, const char *kp, const char *key, bo
 	return true;
 }
 
+/* Integers from a plist are unsigned 64-bit; the model's fields have ranges
+ * (config.c), and a value outside one would not survive a copy through
+ * vm.conf. CPUCount is clamped to the model's 1024; the rest are errors. */
+static void set_cpus(struct vm_config *c, int64_t v)
+{
+	c->cpus = (uint64_t)v > 1024 ? 1024 : v;
+}
+
+static void set_memory(struct rd *r, struct vm_config *c, const char *kp, int64_t v)
+{
+	if (v < 1 || v > (16LL << 20))
+		rd_fail(r, kp, "%llu MiB is out of range", (unsigned long long)v);
+	else
+		c->memory = v;
+}
+
 static void set_str(char **p, const char *v)
 {
 	free(*p);
@@ -167,6 +183,18 @@ static char *drive_id_of(const char *ident)
 	return xasprintf("drive%s", ident);
 }
 
+/* An id for a drive whose own name cannot be used: "PREFIXi", or when a
+ * named drive took that, the first free "PREFIXn" (ids must be unique, or the
+ * model does not survive a copy through vm.conf). */
+static char *fallback_drive_id(const struct vm_config *c, const char *prefix, unsigned i)
+{
+	char *id = xasprintf("%s%u", prefix, i);
+	if (!config_drive(c, id))
+		return id;
+	free(id);
+	return config_new_id(c, SEC_DRIVE, prefix);
+}
+
 static const char *const ten_sections[] = {"Information", "System", "QEMU", "Input", "Sharing",
 					   "Display", "Drive", "Network", "Serial", "Sound", NULL};
 
@@ -219,14 +247,15 @@ static void decode_qemu(struct rd *r, plist_t root, struct vm_config *c)
 	}
 	int64_t v;
 	if (get_int(r, sys, "System", "CPUCount", false, &v))
-		c->cpus = v > 1024 ? 1024 : v;
-	if (get_int(r, sys, "System", "MemorySize", true, &v)) {
-		if (v < 1 || v > (16LL << 20))
-			rd_fail(r, "System.MemorySize", "%lld MiB is out of range", (long long)v);
-		c->memory = v;
+		set_cpus(c, v);
+	if (get_int(r, sys, "System", "MemorySize", true, &v))
+		set_memory(r, c, "System.MemorySize", v);
+	if (get_int(r, sys, "System", "JITCacheSize", false, &v)) {
+		if ((uint64_t)v > (1 << 20))
+			rd_fail(r, "System.JITCacheSize", "%llu MiB is out of range", (unsigned long long)v);
+		else
+			c->tcg_tb_size = v;
 	}
-	if (get_int(r, sys, "System", "JITCacheSize", false, &v))
-		c->tcg_tb_size = v;
 	if (get_bool(r, sys, "System", "ForceMulticore", false))
 		set_str(&c->tcg_thread, "multi");
 
@@ -476,9 +505,9 @@ static void decode_apple(struct rd *r, plist_t root, struct vm_config *c)
 	set_str(&c->machine, "virt");
 	int64_t v;
 	if (get_int(r, sys, "System", "CPUCount", false, &v))
-		c->cpus = v > 1024 ? 1024 : v;
+		set_cpus(c, v);
 	if (get_int(r, sys, "System", "MemorySize", false, &v))
-		c->memory = v;
+		set_memory(r, c, "System.MemorySize", v);
 	plist_t boot = get_typed(r, sys, "System", "Boot", PLIST_DICT, false);
 	const char *os = get_str(r, boot, "System.Boot", "OperatingSystem", false);
 	set_str(&c->kernel, get_str(r, boot, "System.Boot", "LinuxKernelPath", false));
@@ -509,10 +538,10 @@ static void decode_apple(struct rd *r, plist_t root, struct vm_config *c)
 			break;
 		}
 		const char *ident = get_str(r, d, kp, "Identifier", false);
-		char *id = ident ? drive_id_of(ident) : xasprintf("disk%u", i);
-		if (!config_id_valid(id) || config_drive(c, id)) {
+		char *id = ident ? drive_id_of(ident) : NULL;
+		if (!id || !config_id_valid(id) || config_drive(c, id)) {
 			free(id);
-			id = xasprintf("disk%u", i);
+			id = fallback_drive_id(c, "disk", i);
 		}
 		struct vm_drive *vd = config_add_drive(c, id);
 		free(id);
@@ -584,9 +613,9 @@ static void decode_legacy(struct rd *r, plist_t root, struct vm_config *c)
 	set_str(&c->cpu, get_str(r, sys, "System", "CPU", false));
 	int64_t v;
 	if (get_int(r, sys, "System", "CPUCount", false, &v))
-		c->cpus = v > 1024 ? 1024 : v;
+		set_cpus(c, v);
 	if (get_int(r, sys, "System", "Memory", false, &v))
-		c->memory = v;
+		set_memory(r, c, "System.Memory", v);
 	if (get_bool(r, sys, "System", "ForceMulticore", false))
 		set_str(&c->tcg_thread, "multi");
 	if (get_bool(r, sys, "System", "BootUefi", false)) {
@@ -651,7 +680,7 @@ static void decode_legacy(struct rd *r, plist_t root, struct vm_config *c)
 											    : xasprintf("drive%u", i);
 		if (config_drive(c, id)) {
 			free(id);
-			id = xasprintf("drive%u", i);
+			id = fallback_drive_id(c, "drive", i);
 		}
 		struct vm_drive *vd = config_add_drive(c, id);
 		free(id);
@@ -724,6 +753,63 @@ static int decode(struct vm_config *c, const char *path, plist_t root, struct pl
 	return 0;
 }
 
+/* Does a string or key hold a NUL byte (raw in XML, or in a binary plist)?
+ * The model reads them as C strings, and libplist's plist_copy (2.2) copies
+ * them with strdup but keeps the full length, so writing the copy
+ * (vm-config set) reads past the end of the heap block. The XML text of the
+ * document shows such bytes as they are; nothing else puts a NUL there. */
+static bool has_nul_string(plist_t root)
+{
+	char *xml = NULL;
+	uint32_t n = 0;
+	plist_to_xml(root, &xml, &n);
+	bool bad = !xml || memchr(xml, '\0', n) != NULL;
+	if (xml)
+		plist_to_xml_free(xml);
+	return bad;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A key that a dictionary holds twice (a binary plist can), or NULL;
+ * malloc'd. libplist finds the first, but a document written back and read
+ * again keeps the last, so the two would not mean the same. */
+static char *dup_key(plist_t n)
+{
+	char *found = NULL;
+	if (plist_get_node_type(n) == PLIST_ARRAY) {
+		for (uint32_t i = 0; i < plist_array_get_size(n) && !found; i++)
+			found = dup_key(plist_array_get_item(n, i));
+		return found;
+	}
+	if (plist_get_node_type(n) != PLIST_DICT)
+		return NULL;
+	struct strv keys = {0};
+	plist_dict_iter it = NULL;
+	plist_dict_new_iter(n, &it);
+	char *key = NULL;
+	plist_t v = NULL;
+	for (plist_dict_next_item(n, it, &key, &v); v && !found; plist_dict_next_item(n, it, &key, &v)) {
+		strv_push(&keys, key ? key : "");
+		free(key);
+		key = NULL;
+		found = dup_key(v);
+	}
+	free(key);
+	free(it);
+	if (!found && keys.n > 1) {
+		qsort(keys.v, keys.n, sizeof *keys.v, cmp_key);
+		for (size_t i = 1; i < keys.n && !found; i++)
+			if (!strcmp(keys.v[i - 1], keys.v[i]))
+				found = xstrdup(keys.v[i]);
+	}
+	strv_free(&keys);
+	return found;
+}
+
 int config_parse_plist(struct vm_config *c, const char *path, const char *data, size_t len, void **doc,
 		       struct plist_meta *meta, char **err)
 {
@@ -732,6 +818,18 @@ int config_parse_plist(struct vm_config *c, const char *path, const char *data, 
 	memset(meta, 0, sizeof *meta);
 	if (len > UINT32_MAX || (plist_from_memory(data, (uint32_t)len, &root), !root)) {
 		*err = xasprintf("%s: not a valid property list (truncated or malformed XML?)", path);
+		return -1;
+	}
+	if (has_nul_string(root)) {
+		*err = xasprintf("%s: a string or key holds a NUL byte", path);
+		plist_free(root);
+		return -1;
+	}
+	char *dup = dup_key(root);
+	if (dup) {
+		*err = xasprintf("%s: a dictionary holds the key '%s' twice", path, dup);
+		free(dup);
+		plist_free(root);
 		return -1;
 	}
 	if (decode(c, path, root, meta, err) < 0) {

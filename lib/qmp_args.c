@@ -305,6 +305,17 @@ static const char *jstr(struct json_object *o, const char *key)
 	return NULL;
 }
 
+/* The array at key: true and *out, or false and *out NULL when there is
+ * none or it is something else (json-c asserts on arrays that are not). */
+static bool jarr(struct json_object *o, const char *key, struct json_object **out)
+{
+	if (!json_object_object_get_ex(o, key, out) || !json_object_is_type(*out, json_type_array)) {
+		*out = NULL;
+		return false;
+	}
+	return true;
+}
+
 static const char *jname(struct json_object *m)
 {
 	const char *n = jstr(m, "name");
@@ -407,12 +418,11 @@ static void collect_members(const struct qmp_schema *s, struct json_object *ent,
 	struct json_object *arr;
 	if (!ent || depth > 8)
 		return;
-	if (json_object_object_get_ex(ent, "members", &arr) &&
-	    json_object_is_type(arr, json_type_array))
+	if (jarr(ent, "members", &arr))
 		for (size_t i = 0; i < json_object_array_length(arr); i++)
 			mlist_add(out, json_object_array_get_idx(arr, i));
 	const char *tag = jstr(ent, "tag");
-	if (!tag || !json_object_object_get_ex(ent, "variants", &arr))
+	if (!tag || !jarr(ent, "variants", &arr))
 		return;
 	const char *tagval = json_object_is_type(val, json_type_object) ? jstr(val, tag) : NULL;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
@@ -450,7 +460,7 @@ static void type_str(const struct qmp_schema *s, const char *type, struct buf *b
 		collect_members(s, e, NULL, true, &ml, 0);
 		buf_puts(b, ml.n ? "object" : "{}");
 		free(ml.v);
-	} else if (meta_is(e, "alternate") && json_object_object_get_ex(e, "members", &arr)) {
+	} else if (meta_is(e, "alternate") && jarr(e, "members", &arr)) {
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			if (i)
 				buf_puts(b, " or ");
@@ -563,7 +573,7 @@ static int check_value(const struct qmp_schema *s, const char *type, const struc
 		}
 		const char *val = json_object_get_string(v);
 		struct buf b = {0};
-		if (json_object_object_get_ex(e, "values", &arr)) {
+		if (jarr(e, "values", &arr)) {
 			for (size_t i = 0; i < json_object_array_length(arr); i++) {
 				const char *x = json_object_get_string(json_object_array_get_idx(arr, i));
 				if (x && strcmp(x, val) == 0) {
@@ -595,11 +605,15 @@ static int check_value(const struct qmp_schema *s, const char *type, const struc
 			return type_error(s, type, v, path, err);
 		return check_object(s, e, v, path, coerce, false, err);
 	}
-	if (meta_is(e, "alternate") && json_object_object_get_ex(e, "members", &arr)) {
+	if (meta_is(e, "alternate") && jarr(e, "members", &arr)) {
 		/* exact matches first; coercion only when nothing fits as given */
 		for (int pass = 0; pass < (coerce ? 2 : 1); pass++) {
 			for (size_t i = 0; i < json_object_array_length(arr); i++) {
 				const char *mt = jstr(json_object_array_get_idx(arr, i), "type");
+				/* QAPI has no alternate of alternates; one naming
+				 * itself would recurse on the same value for ever */
+				if (meta_is(entity(s, mt), "alternate"))
+					continue;
 				if (check_value(s, mt, sl, path, pass == 1, NULL) == 0)
 					return 0;
 			}
@@ -703,7 +717,7 @@ static struct json_object *resolve_path(const struct qmp_schema *s, struct json_
 		ent = m ? entity(s, jstr(m, "type")) : NULL;
 		/* an alternate such as BlockdevRef: its object branch has the members */
 		struct json_object *arr;
-		if (ent && meta_is(ent, "alternate") && json_object_object_get_ex(ent, "members", &arr)) {
+		if (ent && meta_is(ent, "alternate") && jarr(ent, "members", &arr)) {
 			struct json_object *obj = NULL;
 			for (size_t i = 0; i < json_object_array_length(arr) && !obj; i++) {
 				struct json_object *x =
@@ -734,7 +748,7 @@ void qmp_schema_complete(const struct qmp_schema *s, const char *cmd, const char
 		struct json_object *t = resolve_path(s, args, word, (size_t)(eq - word));
 		size_t vlen = strlen(eq + 1);
 		int klen = (int)(eq - word);
-		if (meta_is(t, "enum") && json_object_object_get_ex(t, "values", &arr)) {
+		if (meta_is(t, "enum") && jarr(t, "values", &arr)) {
 			for (size_t i = 0; i < json_object_array_length(arr); i++) {
 				const char *x = json_object_get_string(json_object_array_get_idx(arr, i));
 				if (x && strncmp(x, eq + 1, vlen) == 0)
@@ -779,7 +793,7 @@ static void describe_members(const struct qmp_schema *s, struct json_object *ent
 	/* own members, one a line; nested objects follow with dotted names */
 	size_t w = 0;
 	struct json_object *mem = NULL;
-	if (json_object_object_get_ex(ent, "members", &mem) && json_object_is_type(mem, json_type_array))
+	if (jarr(ent, "members", &mem))
 		for (size_t i = 0; i < json_object_array_length(mem); i++) {
 			size_t l = strlen(prefix) + strlen(jname(json_object_array_get_idx(mem, i)));
 			if (l > w)
@@ -794,7 +808,7 @@ static void describe_members(const struct qmp_schema *s, struct json_object *ent
 		type_str(s, type, out, 0);
 		if (optional(m))
 			buf_puts(out, " (optional)");
-		if (meta_is(t, "enum") && json_object_object_get_ex(t, "values", &arr)) {
+		if (meta_is(t, "enum") && jarr(t, "values", &arr)) {
 			buf_puts(out, ":");
 			for (size_t j = 0; j < json_object_array_length(arr); j++)
 				buf_printf(out, " %s",
@@ -809,7 +823,7 @@ static void describe_members(const struct qmp_schema *s, struct json_object *ent
 		free(name);
 	}
 	const char *tag = jstr(ent, "tag");
-	if (!tag || !json_object_object_get_ex(ent, "variants", &arr))
+	if (!tag || !jarr(ent, "variants", &arr))
 		return;
 	/* variants in brief: the member names each case adds, [optional] */
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {

@@ -67,5 +67,5 @@ qemu_bg() {
 }
 qemu_bg_stop() {
 	kill "$qemu_pid" 2>/dev/null
-	wait "$qemu_pid" 2>/dev/null
+	wait "$qemu_pid" 2>/dev/null || : # 143 when TERM came before QEMU's handler
 }

@@ -425,6 +425,63 @@ static void apple_and_legacy(void **state)
 	config_free(&c);
 }
 
+/* Found by tests/fuzz/fuzz_plist (the inputs are in tests/fuzz/regress/plist). */
+static void fuzz_regressions(void **state)
+{
+	(void)state;
+	struct vm_config c, d;
+	struct plist_meta meta;
+	void *doc = NULL;
+	char *err = NULL;
+
+	/* a NUL byte in a string: refused (libplist's copy of it overflowed) */
+	static const char nul[] = HDR SECTIONS_BUT(
+	    "<key>System</key><dict><key>Architecture</key><string>x86_64</string><key>Target</key>"
+	    "<string>q35</string><key>CPU</key><string>max\0evil</string><key>MemorySize</key><integer>512</integer></dict>",
+	    DRIVES, NETS, SERIALS, QEMU_SEC);
+	config_init(&c);
+	assert_int_equal(config_parse_plist(&c, "x.utm/config.plist", nul, sizeof nul - 1, &doc, &meta, &err), -1);
+	assert_string_equal(err, "x.utm/config.plist: a string or key holds a NUL byte");
+	assert_null(doc);
+	free(err);
+	config_free(&c);
+
+	/* memory out of the model's range, in each kind of document */
+	err = parse_err(HDR "<key>ConfigurationVersion</key><integer>2</integer><key>System</key><dict>"
+			    "<key>Architecture</key><string>ppc</string><key>Memory</key><integer>72162116969448502</integer>"
+			    "</dict></dict></plist>");
+	assert_string_equal(err, "x.utm/config.plist: System.Memory: 72162116969448502 MiB is out of range");
+	free(err);
+	err = parse_err(HDR "<key>Backend</key><string>Apple</string><key>ConfigurationVersion</key><integer>4</integer>"
+			    "<key>Information</key><dict/><key>System</key><dict><key>MemorySize</key><integer>0</integer>"
+			    "</dict></dict></plist>");
+	assert_string_equal(err, "x.utm/config.plist: System.MemorySize: 0 MiB is out of range");
+	free(err);
+
+	/* two legacy drives of one name, the second's fallback id taken too:
+	 * ids stay unique, so the model survives config_copy */
+	static const char dup[] =
+	    HDR "<key>ConfigurationVersion</key><integer>2</integer>"
+		"<key>System</key><dict><key>Architecture</key><string>ppc</string><key>Target</key>"
+		"<string>mac99</string><key>Memory</key><integer>256</integer><key>CPUCount</key>"
+		"<integer>18446744073709551615</integer></dict>"
+		"<key>Drives</key><array><dict><key>DriveName</key><string>drive1</string><key>ImagePath</key>"
+		"<string>a.qcow2</string><key>ImageType</key><string>disk</string></dict>"
+		"<dict><key>DriveName</key><string>drive1</string><key>ImagePath</key>"
+		"<string>b.qcow2</string><key>ImageType</key><string>disk</string></dict></array></dict></plist>";
+	doc = parse_ok(&c, dup, &meta);
+	assert_int_equal(c.ndrives, 2);
+	assert_string_equal(c.drives[0].id, "drive1");
+	assert_string_not_equal(c.drives[1].id, "drive1");
+	assert_int_equal(c.cpus, 1024);
+	config_copy(&d, &c);
+	assert_int_equal(d.ndrives, 2);
+	config_free(&d);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +492,7 @@ int main(void)
 	    cmocka_unit_test(set_changes_only_that_key),
 	    cmocka_unit_test(new_document_has_all_sections),
 	    cmocka_unit_test(apple_and_legacy),
+	    cmocka_unit_test(fuzz_regressions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -903,6 +903,42 @@ static void schema_checks(void **state)
 	qmp_schema_free(s);
 }
 
+/* Schemas that are not what QEMU sends: no assertion in json-c, no endless
+ * recursion (found by tests/fuzz/fuzz_qmp_args). */
+static void odd_schemas(void **state)
+{
+	(void)state;
+	struct json_object *j = json_tokener_parse(
+	    "[{\"name\": \"c\", \"meta-type\": \"command\", \"arg-type\": \"o\"},"
+	    "{\"name\": \"o\", \"meta-type\": \"object\", \"members\": \"x\", \"tag\": \"t\", \"variants\": 5},"
+	    "{\"name\": \"d\", \"meta-type\": \"command\", \"arg-type\": \"p\"},"
+	    "{\"name\": \"p\", \"meta-type\": \"object\", \"members\": [{\"name\": \"a\", \"type\": \"alt\"},"
+	    "{\"name\": \"e\", \"type\": \"en\", \"default\": null}]},"
+	    "{\"name\": \"alt\", \"meta-type\": \"alternate\", \"members\": [{\"type\": \"alt\"}]},"
+	    "{\"name\": \"en\", \"meta-type\": \"enum\", \"values\": {}}]");
+	assert_non_null(j);
+	struct qmp_schema *s = qmp_schema_new(j);
+	json_object_put(j);
+	struct buf b = {0};
+	assert_int_equal(qmp_schema_describe(s, "c", &b), 0);
+	assert_int_equal(qmp_schema_describe(s, "d", &b), 0);
+	buf_free(&b);
+	struct strv comp = {0};
+	qmp_schema_complete(s, "d", "e=", &comp);
+	assert_int_equal(comp.n, 0);
+	strv_free(&comp);
+	char *e = check(s, "c");
+	assert_string_equal(e, "ok");
+	free(e);
+	e = check(s, "d a=1");
+	assert_string_equal(e, "d: argument 'a': expected alt, got int");
+	free(e);
+	e = check(s, "d a=x e=y");
+	assert_string_equal(e, "d: argument 'a': expected alt, got string");
+	free(e);
+	qmp_schema_free(s);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -922,6 +958,7 @@ int main(void)
 	    cmocka_unit_test(parse_args),
 	    cmocka_unit_test(parse_lines),
 	    cmocka_unit_test(schema_checks),
+	    cmocka_unit_test(odd_schemas),
 	};
 	return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }
