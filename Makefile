@@ -33,6 +33,12 @@ LIBS_vm-qmp = -ledit
 LIBS_vm-create = -larchive
 LIBS_vm-pack = -larchive
 LIBS_vm-disk = -larchive
+ifeq ($(SANITIZE),1)
+# ASan intercepts the XDR calls of libtirpc, which libguestfs (dlopen'ed by
+# vm-disk) uses; its interceptors find the real ones only if libtirpc is
+# loaded at start.
+LIBS_vm-disk += -Wl,--no-as-needed -l:libtirpc.so.3 -Wl,--as-needed
+endif
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))

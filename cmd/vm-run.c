@@ -153,7 +153,7 @@ static void die(int status, const char *fmt, ...)
 	finish();
 	vm_warnx("%s: %s", S.name, msg ? msg : fmt);
 	free(msg);
-	exit(status);
+	vm_exit_error(status);
 }
 
 /* A listening unix socket at dir/name, private to the user. */

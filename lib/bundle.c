@@ -154,7 +154,7 @@ void bundle_open_flags_or_die(struct bundle *b, const char *arg, int flags)
 	if (bundle_open_flags(b, arg, flags, &err) < 0) {
 		vm_warnx("%s", err);
 		free(err);
-		exit(EXIT_FAIL);
+		vm_exit_error(EXIT_FAIL);
 	}
 }
 

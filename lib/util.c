@@ -42,13 +42,39 @@ void vm_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define VM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VM_ASAN 1
+#endif
+#endif
+#ifdef VM_ASAN
+static volatile int exiting_on_error;
+/* LeakSanitizer's hook: no leak report for an exit on an error. */
+int __lsan_is_turned_off(void);
+int __lsan_is_turned_off(void)
+{
+	return exiting_on_error;
+}
+#endif
+
+void vm_exit_error(int status)
+{
+#ifdef VM_ASAN
+	if (status != 0)
+		exiting_on_error = 1;
+#endif
+	exit(status);
+}
+
 void vm_errx(int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vwarn_common(fmt, ap, 0);
 	va_end(ap);
-	exit(status);
+	vm_exit_error(status);
 }
 
 void vm_err(int status, const char *fmt, ...)
@@ -58,7 +84,7 @@ void vm_err(int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vwarn_common(fmt, ap, e);
 	va_end(ap);
-	exit(status);
+	vm_exit_error(status);
 }
 
 void vm_info(const char *fmt, ...)
@@ -527,7 +553,7 @@ void usage_exit(const char *usage, int status)
 	} while (*end == ' ');
 	fwrite(usage, 1, (size_t)(end - usage), stderr);
 	fprintf(stderr, "(%s --help for more)\n", getprogname());
-	exit(status);
+	vm_exit_error(status);
 }
 
 void version_exit(void)

@@ -21,6 +21,10 @@ enum {
 /* Diagnostics: "TOOL: message" on stderr, one line. getprogname() names the tool. */
 void vm_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* exit(status) after an error: what the tool still holds is not a leak
+ * (LeakSanitizer is told so; success paths and returns from main are
+ * checked in full). vm_errx, vm_err and usage errors end through it. */
+_Noreturn void vm_exit_error(int status);
 _Noreturn void vm_errx(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void vm_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int vm_verbose; /* -v count */
