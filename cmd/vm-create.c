@@ -367,13 +367,14 @@ int main(int argc, char **argv)
 		vm_errx(EXIT_USAGE, "%s", errs.s);
 	}
 	char *err = NULL;
+	int status = EXIT_OK;
 	if (bundle_create(path, &c, make_data, &plan, &err) < 0) {
 		vm_warnx("%s", err);
 		free(err);
-		return EXIT_FAIL;
-	}
-	if (!vm_quiet)
+		status = EXIT_FAIL;
+	} else if (!vm_quiet) {
 		puts(path);
+	}
 	free(path);
 	config_free(&c);
 	config_free(&eff);
@@ -384,5 +385,5 @@ int main(int argc, char **argv)
 	strv_free(&forwards);
 	strv_free(&ssh_keys);
 	cloudinit_seed_free(&seed);
-	return 0;
+	return status;
 }
