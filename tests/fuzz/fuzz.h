@@ -12,7 +12,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "util.h"
+
+/* What every tool does with a parsed model: validate it, print it as JSON,
+ * and make the effective config (a copy with defaults), validated too;
+ * that copy is left in *eff (config_free it). */
+static inline void fuzz_use_model(const struct vm_config *c, bool pretty, struct vm_config *eff)
+{
+	struct buf errs = {0};
+	config_validate(c, &errs);
+	buf_free(&errs);
+	free(config_format_json(c, pretty));
+	config_copy(eff, c);
+	config_apply_defaults(eff);
+	errs = (struct buf){0};
+	config_validate(eff, &errs);
+	buf_free(&errs);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

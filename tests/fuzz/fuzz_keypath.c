@@ -75,13 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(conf);
 	config_free(&back);
 
-	struct buf errs = {0};
-	config_validate(&c, &errs);
-	buf_free(&errs);
-	free(config_format_json(&c, false));
 	struct vm_config d;
-	config_copy(&d, &c);
-	config_apply_defaults(&d);
+	fuzz_use_model(&c, false, &d);
 	config_free(&d);
 	config_free(&c);
 	return 0;

@@ -35,18 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
-	struct buf errs = {0};
-	config_validate(&c, &errs);
-	buf_free(&errs);
-	free(config_format_json(&c, false));
-
 	/* every tool's effective config: a copy through vm.conf, defaults */
 	struct vm_config d;
-	config_copy(&d, &c);
-	config_apply_defaults(&d);
-	errs = (struct buf){0};
-	config_validate(&d, &errs);
-	buf_free(&errs);
+	fuzz_use_model(&c, false, &d);
 	config_free(&d);
 
 	if (meta.kind == PLIST_UTM_QEMU && !meta.readonly) {

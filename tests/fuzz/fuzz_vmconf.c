@@ -39,17 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 	fuzz_vmconf_roundtrip(&c);
 
-	struct buf errs = {0};
-	config_validate(&c, &errs);
-	buf_free(&errs);
-	free(config_format_json(&c, true));
-
 	struct vm_config d;
-	config_copy(&d, &c);
-	config_apply_defaults(&d);
-	errs = (struct buf){0};
-	config_validate(&d, &errs);
-	buf_free(&errs);
+	fuzz_use_model(&c, true, &d);
 	fuzz_vmconf_roundtrip(&d);
 
 	/* vm-pack's config.plist for UTM, from the parsed model */
