@@ -805,17 +805,14 @@ int main(int argc, char **argv)
 
 	/* Find QEMU as the caller, on the caller's PATH: QEMU's user may not
 	 * search root's folders, and a missing binary must say "not found". */
-	if (!strchr(av.v[0], '/')) {
-		char *found = find_on_path(av.v[0]);
-		if (!found)
-			die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
-			    qemu_package(config_qemu_arch(eff.arch)));
-		free(av.v[0]);
-		av.v[0] = found;
-	} else if (access(av.v[0], F_OK) < 0 && errno == ENOENT) {
+	char *qemu = !strchr(av.v[0], '/')			      ? find_on_path(av.v[0])
+		     : access(av.v[0], F_OK) == 0 || errno != ENOENT ? xstrdup(av.v[0])
+								      : NULL;
+	if (!qemu)
 		die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
 		    qemu_package(config_qemu_arch(eff.arch)));
-	}
+	free(av.v[0]);
+	av.v[0] = qemu;
 
 	/* Connect to the console before QEMU runs: not a byte of output is lost. */
 	int con = console ? connect_to(S.rtdir, RT_CONSOLE) : -1;
@@ -852,10 +849,7 @@ int main(int argc, char **argv)
 		drop_privileges();
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &S.oldmask, NULL);
-		if (strchr(av.v[0], '/'))
-			execv(av.v[0], av.v);
-		else
-			execvp(av.v[0], av.v);
+		execv(av.v[0], av.v);
 		int en = errno;
 		ssize_t unused = write(ep[1], &en, sizeof en);
 		(void)unused;
