@@ -360,12 +360,9 @@ int main(int argc, char **argv)
 		strv_push(&plan.copies, "efi_vars.fd");
 		set_or_die(&c, "efi_vars", "efi_vars.fd");
 	}
-	struct buf errs = {0};
-	if (config_validate(&eff, &errs)) {
-		char *nl = strchr(errs.s, '\n');
-		*nl = '\0';
-		vm_errx(EXIT_USAGE, "%s", errs.s);
-	}
+	char *problem = config_first_problem(&eff);
+	if (problem)
+		vm_errx(EXIT_USAGE, "%s", problem);
 	char *err = NULL;
 	int status = EXIT_OK;
 	if (bundle_create(path, &c, make_data, &plan, &err) < 0) {

@@ -193,20 +193,23 @@ static void refresh_eff(struct ctx *x)
 	bundle_effective_config(&x->b, &x->eff);
 }
 
-/* Check and write the config; on failure nothing is written. */
-static int save(struct ctx *x)
+/* The first problem of the config with its defaults, or NULL. */
+static char *effective_problem(struct ctx *x)
 {
 	struct vm_config eff;
 	bundle_effective_config(&x->b, &eff);
-	struct buf errs = {0};
-	int n = config_validate(&eff, &errs);
+	char *problem = config_first_problem(&eff);
 	config_free(&eff);
-	if (n) {
-		char *nl = strchr(errs.s, '\n');
-		if (nl)
-			*nl = '\0';
-		failx(x, "%s: %s", x->b.conf_path, errs.s);
-		buf_free(&errs);
+	return problem;
+}
+
+/* Check and write the config; on failure nothing is written. */
+static int save(struct ctx *x)
+{
+	char *problem = effective_problem(x);
+	if (problem) {
+		failx(x, "%s: %s", x->b.conf_path, problem);
+		free(problem);
 		return EXIT_FAIL;
 	}
 	char *err = NULL;
@@ -991,17 +994,10 @@ static int add_drive_config(struct ctx *x, const char *id, const char *image, co
 		return -1;
 	}
 	/* check the drive as it would be, before anything is made */
-	struct vm_config eff;
-	bundle_effective_config(&x->b, &eff);
-	struct buf errs = {0};
-	int n = config_validate(&eff, &errs);
-	config_free(&eff);
-	if (n) {
-		char *nl = strchr(errs.s, '\n');
-		if (nl)
-			*nl = '\0';
-		failx(x, "%s: %s", x->b.conf_path, errs.s);
-		buf_free(&errs);
+	char *problem = effective_problem(x);
+	if (problem) {
+		failx(x, "%s: %s", x->b.conf_path, problem);
+		free(problem);
 		char *k = xasprintf("drive.%s", id), *err = NULL;
 		config_unset(&x->b.cfg, k, &err);
 		free(err);

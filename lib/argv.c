@@ -556,14 +556,10 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 	}
 	struct vm_config c;
 	bundle_effective_config(b, &c);
-	struct buf errs = {0};
-	if (config_validate(&c, &errs)) {
-		/* first problem, one line */
-		char *nl = strchr(errs.s, '\n');
-		if (nl)
-			*nl = '\0';
-		*err = xasprintf("%s: %s", b->conf_path, errs.s);
-		buf_free(&errs);
+	char *problem = config_first_problem(&c);
+	if (problem) {
+		*err = xasprintf("%s: %s", b->conf_path, problem);
+		free(problem);
 		config_free(&c);
 		return -1;
 	}

@@ -799,3 +799,16 @@ void config_allow_path(struct vm_config *c, const char *path)
 			return;
 	strv_push(&c->allow_paths, path);
 }
+
+char *config_first_problem(const struct vm_config *c)
+{
+	struct buf errs = {0};
+	if (!config_validate(c, &errs)) {
+		buf_free(&errs);
+		return NULL;
+	}
+	char *nl = strchr(errs.s, '\n');
+	if (nl)
+		*nl = '\0';
+	return errs.s;
+}

@@ -131,6 +131,8 @@ void config_apply_defaults(struct vm_config *c);
 /* Check the whole model; on failure writes one line per problem to errs
  * ("drive.cd0.image: ...") and returns the number of problems. */
 int config_validate(const struct vm_config *c, struct buf *errs);
+/* The first problem config_validate finds, one line (malloc'd), or NULL. */
+char *config_first_problem(const struct vm_config *c);
 
 /* Key paths: "memory", "drive.cd0.interface", "net.net0.forward".
  * set: value is checked against the field type; errors go in *err (malloc'd).

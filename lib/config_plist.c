@@ -868,6 +868,14 @@ static void unmappable(struct wr *w, const char *key, const char *why)
 		w->err = xasprintf("%s: %s: %s", w->path, key, why);
 }
 
+/* unmappable() for a field of a section: "drive.hd0" and "format". */
+static void unmappable_field(struct wr *w, const char *section, const char *field, const char *why)
+{
+	char *key = xasprintf("%s.%s", section, field);
+	unmappable(w, key, why);
+	free(key);
+}
+
 static bool str_eq(const char *a, const char *b)
 {
 	return a == b || (a && b && !strcmp(a, b));
@@ -1046,19 +1054,13 @@ static void update_drives(struct wr *w, plist_t root, const struct vm_config *ol
 		if (o->readonly != d->readonly || o == &none)
 			put_bool(dict, "ReadOnly", d->readonly || (d->media && !strcmp(d->media, "cdrom")));
 		if (d->removable != !d->image && !(d->media && !strcmp(d->media, "cdrom") && !d->image)) {
-			char *k2 = xasprintf("%s.removable", key);
-			unmappable(w, k2, "UTM's removable drives are the ones without an image");
-			free(k2);
+			unmappable_field(w, key, "removable", "UTM's removable drives are the ones without an image");
 		}
 		if (!str_eq(o->format, d->format)) {
-			char *k2 = xasprintf("%s.format", key);
-			unmappable(w, k2, "config.plist has no image format (QEMU probes it)");
-			free(k2);
+			unmappable_field(w, key, "format", "config.plist has no image format (QEMU probes it)");
 		}
 		if (o->bootindex != d->bootindex) {
-			char *k2 = xasprintf("%s.bootindex", key);
-			unmappable(w, k2, "config.plist boots in drive order");
-			free(k2);
+			unmappable_field(w, key, "bootindex", "config.plist boots in drive order");
 		}
 		free(key);
 	}
@@ -1160,14 +1162,10 @@ static void update_nets(struct wr *w, plist_t root, const struct vm_config *old,
 		const char *const nv[] = {n->ifname, n->bridge, n->address, n->subnet};
 		for (int i = 0; i < 4; i++)
 			if (!str_eq(ov[i], nv[i])) {
-				char *k2 = xasprintf("%s.%s", key, unk[i]);
-				unmappable(w, k2, "config.plist has no place for it");
-				free(k2);
+				unmappable_field(w, key, unk[i], "config.plist has no place for it");
 			}
 		if (o->listen != n->listen) {
-			char *k2 = xasprintf("%s.listen", key);
-			unmappable(w, k2, "config.plist has no place for it");
-			free(k2);
+			unmappable_field(w, key, "listen", "config.plist has no place for it");
 		}
 		free(key);
 	}
@@ -1209,9 +1207,7 @@ static void update_serials(struct wr *w, plist_t root, const struct vm_config *o
 			put_str(d, "Target", !strcmp(t, "monitor") ? "Monitor" : !strcmp(t, "gdb") ? "GDB" : "Auto");
 		}
 		if ((o ? o->path : NULL) != s->path && !str_eq(o ? o->path : NULL, s->path)) {
-			char *k2 = xasprintf("%s.path", key);
-			unmappable(w, k2, "config.plist has no place for it");
-			free(k2);
+			unmappable_field(w, key, "path", "config.plist has no place for it");
 		}
 		free(key);
 	}

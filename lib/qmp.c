@@ -57,17 +57,6 @@ struct qmp {
 	volatile sig_atomic_t *intr;
 };
 
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		vm_err(EXIT_FAIL, "asprintf");
-	va_end(ap);
-}
 
 static long long now_ms(void)
 {
@@ -254,7 +243,7 @@ static int feed(struct qmp *q, const char *p, size_t n)
 static int pump(struct qmp *q, long long deadline, char **err)
 {
 	if (q->broken) {
-		set_err(err, "%s", q->broken);
+		vm_set_err(err, "%s", q->broken);
 		return -1;
 	}
 	struct pollfd pfd = {.fd = q->fd, .events = POLLIN};
@@ -262,12 +251,12 @@ static int pump(struct qmp *q, long long deadline, char **err)
 	if (r < 0) {
 		if (errno == EINTR) {
 			if (q->intr && *q->intr) {
-				set_err(err, "interrupted");
+				vm_set_err(err, "interrupted");
 				return -1;
 			}
 			return 1;
 		}
-		set_err(err, "poll: %s", strerror(errno));
+		vm_set_err(err, "poll: %s", strerror(errno));
 		return -1;
 	}
 	if (r == 0)
@@ -295,7 +284,7 @@ static int pump(struct qmp *q, long long deadline, char **err)
 	}
 	free(chunk);
 	if (ret < 0)
-		set_err(err, "%s", q->broken);
+		vm_set_err(err, "%s", q->broken);
 	return ret;
 }
 
@@ -309,7 +298,7 @@ static int send_all(struct qmp *q, const char *data, size_t len, char **err)
 	size_t off = 0;
 
 	if (q->broken) {
-		set_err(err, "%s", q->broken);
+		vm_set_err(err, "%s", q->broken);
 		return -1;
 	}
 	while (off < len) {
@@ -326,20 +315,20 @@ static int send_all(struct qmp *q, const char *data, size_t len, char **err)
 				set_broken(q, "QMP connection closed");
 			else
 				set_broken(q, "QMP socket: %s", strerror(errno));
-			set_err(err, "%s", q->broken);
+			vm_set_err(err, "%s", q->broken);
 			return -1;
 		}
 		struct pollfd pfd = {.fd = q->fd, .events = POLLIN | POLLOUT};
 		int r = poll(&pfd, 1, remaining(deadline));
 		if (r < 0 && errno == EINTR) {
 			if (q->intr && *q->intr) {
-				set_err(err, "interrupted");
+				vm_set_err(err, "interrupted");
 				return -1;
 			}
 			continue;
 		}
 		if (r < 0) {
-			set_err(err, "poll: %s", strerror(errno));
+			vm_set_err(err, "poll: %s", strerror(errno));
 			return -1;
 		}
 		if (r == 0) {
@@ -347,7 +336,7 @@ static int send_all(struct qmp *q, const char *data, size_t len, char **err)
 			/* a half-sent command leaves the stream unusable */
 			if (off > 0)
 				set_broken(q, "timed out sending a QMP command");
-			set_err(err, "timed out sending a QMP command");
+			vm_set_err(err, "timed out sending a QMP command");
 			return -1;
 		}
 		if (pfd.revents & POLLIN) {
@@ -400,7 +389,7 @@ long qmp_send_object(struct qmp *q, struct json_object *obj, char **err)
 	struct json_object *v, *user_id = NULL;
 	q->last_qmp_error = q->last_timeout = false;
 	if (!json_object_is_type(obj, json_type_object)) {
-		set_err(err, "a QMP command must be a JSON object");
+		vm_set_err(err, "a QMP command must be a JSON object");
 		return -1;
 	}
 	/* a shallow copy, so the caller's object keeps its own id */
@@ -415,7 +404,7 @@ long qmp_send_object(struct qmp *q, struct json_object *obj, char **err)
 	if (!json_object_object_get_ex(msg, "execute", &v) &&
 	    !json_object_object_get_ex(msg, "exec-oob", &v)) {
 		json_object_put(msg);
-		set_err(err, "a QMP command needs \"execute\"");
+		vm_set_err(err, "a QMP command needs \"execute\"");
 		return -1;
 	}
 	long id = send_message(q, msg, user_id, err);
@@ -439,7 +428,7 @@ static int read_reply_until(struct qmp *q, long id, long long deadline, struct j
 			return 0;
 		}
 		if (pending_find(q, id) < 0) {
-			set_err(err, "no QMP request with id %ld is waiting", id);
+			vm_set_err(err, "no QMP request with id %ld is waiting", id);
 			return -1;
 		}
 		int r = pump(q, deadline, err);
@@ -447,7 +436,7 @@ static int read_reply_until(struct qmp *q, long id, long long deadline, struct j
 			return -1;
 		if (r == 0 && remaining(deadline) == 0) {
 			q->last_timeout = true;
-			set_err(err, "timed out waiting for a QMP reply");
+			vm_set_err(err, "timed out waiting for a QMP reply");
 			return -1;
 		}
 	}
@@ -603,7 +592,7 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 		if (r == 0 && remaining(deadline) == 0 && !q->greeting) {
 			q->last_timeout = true;
 			/* QEMU serves one QMP client at a time; others wait unanswered */
-			set_err(err, "timed out waiting for the QMP greeting "
+			vm_set_err(err, "timed out waiting for the QMP greeting "
 				     "(is another client connected?)");
 			goto fail;
 		}
@@ -615,7 +604,7 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 	char *e = qmp_error_string(msg);
 	json_object_put(msg);
 	if (e) {
-		set_err(err, "qmp_capabilities: %s", e);
+		vm_set_err(err, "qmp_capabilities: %s", e);
 		free(e);
 		goto fail;
 	}
@@ -686,13 +675,13 @@ struct qmp *qmp_connect(const char *socket_path, int timeout_ms, char **err)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		int e = errno;
-		set_err(err, "socket: %s", strerror(e));
+		vm_set_err(err, "socket: %s", strerror(e));
 		errno = e;
 		return NULL;
 	}
 	if (connect_unix(fd, socket_path, deadline) < 0) {
 		int e = errno;
-		set_err(err, "%s: %s", socket_path, strerror(e));
+		vm_set_err(err, "%s: %s", socket_path, strerror(e));
 		close(fd);
 		errno = e; /* ENOENT, ECONNREFUSED: nothing listens there */
 		return NULL;
@@ -743,7 +732,7 @@ void qmp_set_interrupt(struct qmp *q, volatile sig_atomic_t *flag)
 int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout_ms, char **err)
 {
 	if (q->broken) {
-		set_err(err, "%s", q->broken);
+		vm_set_err(err, "%s", q->broken);
 		return -1;
 	}
 	/* The descriptor rides on one byte of white space before the command;
@@ -765,7 +754,7 @@ int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout
 	while ((n = sendmsg(q->fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
 	if (n != 1) {
-		set_err(err, "passing a file to QEMU: %s", n < 0 ? strerror(errno) : "short write");
+		vm_set_err(err, "passing a file to QEMU: %s", n < 0 ? strerror(errno) : "short write");
 		return -1;
 	}
 	struct json_object *args = json_object_new_object(), *ret = NULL, *v;
@@ -782,7 +771,7 @@ int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout
 		id = json_object_get_int(v);
 	json_object_put(ret);
 	if (id < 0)
-		set_err(err, "add-fd: no fdset-id in QEMU's reply");
+		vm_set_err(err, "add-fd: no fdset-id in QEMU's reply");
 	return id;
 }
 

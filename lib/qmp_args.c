@@ -7,17 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		vm_err(EXIT_FAIL, "asprintf");
-	va_end(ap);
-}
 
 /* The whole of s as one JSON value, or false. */
 static bool parse_json_value(const char *s, struct json_object **out)
@@ -49,7 +38,7 @@ int qmp_args_add(struct json_object *obj, const char *word, bool as_string, char
 {
 	const char *eq = strchr(word, '=');
 	if (!eq || eq == word) {
-		set_err(err, "'%s': expected KEY=VALUE", word);
+		vm_set_err(err, "'%s': expected KEY=VALUE", word);
 		return -1;
 	}
 	char *key = strndup(word, (size_t)(eq - word));
@@ -68,14 +57,14 @@ int qmp_args_add(struct json_object *obj, const char *word, bool as_string, char
 		if (dot)
 			*dot = '\0';
 		if (!*part) {
-			set_err(err, "'%s': empty key", word);
+			vm_set_err(err, "'%s': empty key", word);
 			goto out;
 		}
 		struct json_object *child;
 		bool have = json_object_object_get_ex(cur, part, &child);
 		if (!dot) {
 			if (have) {
-				set_err(err, "'%.*s' is given more than once", (int)(eq - word), word);
+				vm_set_err(err, "'%.*s' is given more than once", (int)(eq - word), word);
 				goto out;
 			}
 			json_object_object_add(cur, part, val);
@@ -85,7 +74,7 @@ int qmp_args_add(struct json_object *obj, const char *word, bool as_string, char
 		}
 		if (have && !json_object_is_type(child, json_type_object)) {
 			*dot = '\0';
-			set_err(err, "'%.*s': '%.*s' is already given a value", (int)(eq - word), word,
+			vm_set_err(err, "'%.*s': '%.*s' is already given a value", (int)(eq - word), word,
 				(int)(dot - key), word);
 			goto out;
 		}
@@ -146,7 +135,7 @@ int qmp_split_words(const char *line, struct strv *words, bool **quotedp, char *
 		if (c == '\'') {
 			const char *end = strchr(p + 1, '\'');
 			if (!end) {
-				set_err(err, "unterminated '");
+				vm_set_err(err, "unterminated '");
 				goto fail;
 			}
 			buf_add(&w, p + 1, (size_t)(end - p - 1));
@@ -162,7 +151,7 @@ int qmp_split_words(const char *line, struct strv *words, bool **quotedp, char *
 				buf_add(&w, p, 1);
 			}
 			if (!*p) {
-				set_err(err, "unterminated \"");
+				vm_set_err(err, "unterminated \"");
 				goto fail;
 			}
 			p++;
@@ -192,7 +181,7 @@ int qmp_split_words(const char *line, struct strv *words, bool **quotedp, char *
 				}
 			}
 			if (depth > 0) {
-				set_err(err, "unbalanced %c", c);
+				vm_set_err(err, "unbalanced %c", c);
 				goto fail;
 			}
 			buf_add(&w, start, (size_t)(p - start));
@@ -242,7 +231,7 @@ struct json_object *qmp_parse_line(const char *line, bool *shorthand, char **err
 			bool ok = parse_json_value(t, &cmd);
 			free(t);
 			if (!ok) {
-				set_err(err, "invalid JSON");
+				vm_set_err(err, "invalid JSON");
 				return NULL;
 			}
 		}
@@ -250,7 +239,7 @@ struct json_object *qmp_parse_line(const char *line, bool *shorthand, char **err
 		    !((json_object_object_get_ex(cmd, "execute", &v) ||
 		       json_object_object_get_ex(cmd, "exec-oob", &v)) &&
 		      json_object_is_type(v, json_type_string))) {
-			set_err(err, "a JSON command needs \"execute\": \"NAME\"");
+			vm_set_err(err, "a JSON command needs \"execute\": \"NAME\"");
 			json_object_put(cmd);
 			return NULL;
 		}
@@ -259,7 +248,7 @@ struct json_object *qmp_parse_line(const char *line, bool *shorthand, char **err
 	if (qmp_split_words(line, &words, &quoted, err) < 0)
 		goto fail;
 	if (words.n == 0 || strchr(words.v[0], '=')) {
-		set_err(err, "expected a command name first");
+		vm_set_err(err, "expected a command name first");
 		goto fail;
 	}
 	struct json_object *args = json_object_new_object();
@@ -536,7 +525,7 @@ static int type_error(const struct qmp_schema *s, const char *type, struct json_
 {
 	struct buf b = {0};
 	type_str(s, type, &b, 0);
-	set_err(err, "argument '%s': expected %s, got %s", path, b.s, json_kind(v));
+	vm_set_err(err, "argument '%s': expected %s, got %s", path, b.s, json_kind(v));
 	buf_free(&b);
 	return -1;
 }
@@ -583,7 +572,7 @@ static int check_value(const struct qmp_schema *s, const char *type, const struc
 				buf_printf(&b, "%s%s", i ? ", " : "", x ? x : "");
 			}
 		}
-		set_err(err, "argument '%s': '%s' is not one of: %s", path, val, b.s ? b.s : "");
+		vm_set_err(err, "argument '%s': '%s' is not one of: %s", path, val, b.s ? b.s : "");
 		buf_free(&b);
 		return -1;
 	}
@@ -652,7 +641,7 @@ static int check_object(const struct qmp_schema *s, struct json_object *ent,
 		if (!m) {
 			if (allow_extra)
 				continue;
-			set_err(err, "unknown argument '%s'", p);
+			vm_set_err(err, "unknown argument '%s'", p);
 			goto out;
 		}
 		struct slot sl = {.parent = obj, .key = key};
@@ -662,7 +651,7 @@ static int check_object(const struct qmp_schema *s, struct json_object *ent,
 	for (size_t i = 0; i < ml.n; i++) {
 		const char *name = jstr(ml.v[i], "name");
 		if (!optional(ml.v[i]) && !json_object_object_get_ex(obj, name, NULL)) {
-			set_err(err, "missing argument '%s'", SUBPATH(name));
+			vm_set_err(err, "missing argument '%s'", SUBPATH(name));
 			goto out;
 		}
 	}
@@ -679,11 +668,11 @@ int qmp_schema_check(const struct qmp_schema *s, const char *cmd, struct json_ob
 {
 	struct json_object *c = command(s, cmd);
 	if (!c) {
-		set_err(err, "unknown command '%s'", cmd);
+		vm_set_err(err, "unknown command '%s'", cmd);
 		return -1;
 	}
 	if (args && !json_object_is_type(args, json_type_object)) {
-		set_err(err, "%s: arguments must be a JSON object", cmd);
+		vm_set_err(err, "%s: arguments must be a JSON object", cmd);
 		return -1;
 	}
 	struct json_object *empty = args ? NULL : json_object_new_object();

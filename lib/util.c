@@ -84,6 +84,17 @@ void vm_exit_error(int status)
 	exit(status);
 }
 
+void vm_set_err(char **err, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		vm_err(EXIT_FAIL, "asprintf");
+	va_end(ap);
+}
+
 void vm_errx(int status, const char *fmt, ...)
 {
 	va_list ap;

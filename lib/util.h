@@ -25,6 +25,8 @@ void vm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (LeakSanitizer is told so; success paths and returns from main are
  * checked in full). vm_errx, vm_err and usage errors end through it. */
 _Noreturn void vm_exit_error(int status);
+/* *err = the formatted message, when err is not NULL (library errors). */
+void vm_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void vm_errx(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void vm_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int vm_verbose; /* -v count */
