@@ -317,6 +317,7 @@ static int run_pipe(struct qmp *q)
 	bool in_eof = false, failed = false;
 	char *chunk = xmalloc(65536);
 
+	qmp_set_ordered(q, true); /* replies come in order; ids cost throughput */
 	for (;;) {
 		/* replies, in the order the lines came */
 		while (pq.head < pq.n) {

@@ -3,12 +3,98 @@
  * Writes change the original document in place, only for the keys whose
  * model value differs, so every key the model does not know stays as it was. */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <plist/plist.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+
+/* ---- libplist, loaded on first use ----
+ * Most bundles are vm.conf ones, and loading libplist (and the libm it pulls
+ * in) at start costs every tool about half a millisecond, a sixth of
+ * vm-qmp's one-shot budget. So it is opened when a config.plist is first
+ * read or written, and its functions are called through this table. */
+#ifndef PLIST_SONAME
+#define PLIST_SONAME "libplist-2.0.so.3"
+#endif
+#define PLIST_FUNCS(X) \
+	X(plist_array_append_item) \
+	X(plist_array_get_item) \
+	X(plist_array_get_size) \
+	X(plist_array_remove_item) \
+	X(plist_array_set_item) \
+	X(plist_bool_val_is_true) \
+	X(plist_copy) \
+	X(plist_dict_get_item) \
+	X(plist_dict_get_size) \
+	X(plist_dict_new_iter) \
+	X(plist_dict_next_item) \
+	X(plist_dict_remove_item) \
+	X(plist_dict_set_item) \
+	X(plist_free) \
+	X(plist_from_memory) \
+	X(plist_get_node_type) \
+	X(plist_get_string_ptr) \
+	X(plist_get_uint_val) \
+	X(plist_new_array) \
+	X(plist_new_bool) \
+	X(plist_new_dict) \
+	X(plist_new_string) \
+	X(plist_new_uint) \
+	X(plist_to_xml) \
+	X(plist_to_xml_free)
+
+struct libplist_fns {
+#define X(f) __typeof__(f) *f;
+	PLIST_FUNCS(X)
+#undef X
+};
+
+static const struct libplist_fns *libplist(void)
+{
+	static struct libplist_fns fns;
+	static bool loaded;
+	if (loaded)
+		return &fns;
+	void *h = dlopen(PLIST_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		vm_errx(EXIT_FAIL, "cannot read or write config.plist: %s "
+				   "(Debian package libplist3)", dlerror());
+#define X(f)                                                                          \
+	if (!(*(void **)&fns.f = dlsym(h, #f)))                                       \
+		vm_errx(EXIT_FAIL, "%s: no %s in it: %s", PLIST_SONAME, #f, dlerror());
+	PLIST_FUNCS(X)
+#undef X
+	loaded = true;
+	return &fns;
+}
+#define plist_array_append_item(...) (libplist()->plist_array_append_item(__VA_ARGS__))
+#define plist_array_get_item(...) (libplist()->plist_array_get_item(__VA_ARGS__))
+#define plist_array_get_size(...) (libplist()->plist_array_get_size(__VA_ARGS__))
+#define plist_array_remove_item(...) (libplist()->plist_array_remove_item(__VA_ARGS__))
+#define plist_array_set_item(...) (libplist()->plist_array_set_item(__VA_ARGS__))
+#define plist_bool_val_is_true(...) (libplist()->plist_bool_val_is_true(__VA_ARGS__))
+#define plist_copy(...) (libplist()->plist_copy(__VA_ARGS__))
+#define plist_dict_get_item(...) (libplist()->plist_dict_get_item(__VA_ARGS__))
+#define plist_dict_get_size(...) (libplist()->plist_dict_get_size(__VA_ARGS__))
+#define plist_dict_new_iter(...) (libplist()->plist_dict_new_iter(__VA_ARGS__))
+#define plist_dict_next_item(...) (libplist()->plist_dict_next_item(__VA_ARGS__))
+#define plist_dict_remove_item(...) (libplist()->plist_dict_remove_item(__VA_ARGS__))
+#define plist_dict_set_item(...) (libplist()->plist_dict_set_item(__VA_ARGS__))
+#define plist_free(...) (libplist()->plist_free(__VA_ARGS__))
+#define plist_from_memory(...) (libplist()->plist_from_memory(__VA_ARGS__))
+#define plist_get_node_type(...) (libplist()->plist_get_node_type(__VA_ARGS__))
+#define plist_get_string_ptr(...) (libplist()->plist_get_string_ptr(__VA_ARGS__))
+#define plist_get_uint_val(...) (libplist()->plist_get_uint_val(__VA_ARGS__))
+#define plist_new_array(...) (libplist()->plist_new_array(__VA_ARGS__))
+#define plist_new_bool(...) (libplist()->plist_new_bool(__VA_ARGS__))
+#define plist_new_dict(...) (libplist()->plist_new_dict(__VA_ARGS__))
+#define plist_new_string(...) (libplist()->plist_new_string(__VA_ARGS__))
+#define plist_new_uint(...) (libplist()->plist_new_uint(__VA_ARGS__))
+#define plist_to_xml(...) (libplist()->plist_to_xml(__VA_ARGS__))
+#define plist_to_xml_free(...) (libplist()->plist_to_xml_free(__VA_ARGS__))
 
 /* ---- reading helpers: typed access with key paths in errors ---- */
 

@@ -31,9 +31,16 @@
 #define QMP_READ_CHUNK 65536
 
 struct msg {
-	long id; /* replies only */
+	long id; /* replies and requests */
 	struct json_object *obj;
+	unsigned flags; /* requests: PEND_* */
 };
+
+/* A request given up on stays in line until its reply comes, so a reply
+ * without an id is still matched to the right request. */
+#define PEND_ABANDONED 1u
+/* qmp_capabilities, not waited for: a refusal breaks the connection. */
+#define PEND_CHECK 2u
 
 struct msgq {
 	struct msg *v;
@@ -47,6 +54,7 @@ struct qmp {
 	bool partial; /* the tokener holds part of a message */
 	struct json_object *greeting;
 	long next_id;
+	bool ordered; /* no ids on the wire: replies are matched by order */
 	/* requests sent whose reply has not come, in send order; obj is the id
 	 * the caller put in a raw object, to be restored in the reply */
 	struct msgq pend;
@@ -136,7 +144,10 @@ static ssize_t msgq_find(const struct msgq *q, long id)
 
 static ssize_t pending_find(const struct qmp *q, long id)
 {
-	return msgq_find(&q->pend, id);
+	ssize_t i = msgq_find(&q->pend, id);
+	if (i >= 0 && (q->pend.v[q->pend.head + (size_t)i].flags & PEND_ABANDONED))
+		return -1;
+	return i;
 }
 
 static void pending_remove(struct qmp *q, size_t i)
@@ -186,23 +197,33 @@ static void dispatch(struct qmp *q, struct json_object *obj)
 	ssize_t i = -1;
 	if (json_object_object_get_ex(obj, "id", &v)) {
 		if (json_object_is_type(v, json_type_int))
-			i = pending_find(q, (long)json_object_get_int64(v));
+			i = msgq_find(&q->pend, (long)json_object_get_int64(v));
 	} else if (msgq_len(&q->pend) > 0) {
-		/* QEMU answers a request it could not parse without an id; it
-		 * handles requests in order, so this is the oldest one's */
+		/* QEMU handles requests in order: a reply without an id (to a
+		 * request sent without one, or one it could not parse) is the
+		 * oldest one's */
 		i = 0;
 	}
 	if (i < 0) {
-		/* a reply to a request given up on (timeout), or a stray */
-		json_object_put(obj);
+		json_object_put(obj); /* a stray */
 		return;
 	}
 	struct msg *p = &q->pend.v[q->pend.head + (size_t)i];
 	long id = p->id;
+	unsigned flags = p->flags;
 	if (p->obj)
 		json_object_object_add(obj, "id", json_object_get(p->obj));
 	pending_remove(q, (size_t)i);
-	msgq_push(&q->replies, id, obj);
+	if (flags & PEND_CHECK) {
+		char *e = qmp_error_string(obj);
+		if (e)
+			set_broken(q, "qmp_capabilities: %s", e);
+		free(e);
+	}
+	if (flags & (PEND_ABANDONED | PEND_CHECK))
+		json_object_put(obj);
+	else
+		msgq_push(&q->replies, id, obj);
 }
 
 /* Feed bytes to the tokener, dispatching each complete message. */
@@ -354,7 +375,8 @@ static long send_message(struct qmp *q, struct json_object *msg, struct json_obj
 			 char **err)
 {
 	long id = q->next_id++;
-	json_object_object_add(msg, "id", json_object_new_int64(id));
+	if (!q->ordered)
+		json_object_object_add(msg, "id", json_object_new_int64(id));
 	struct buf b = {0};
 	buf_puts(&b, json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
 							     JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -452,7 +474,7 @@ void qmp_abandon(struct qmp *q, long id)
 {
 	ssize_t i = pending_find(q, id);
 	if (i >= 0)
-		pending_remove(q, (size_t)i);
+		q->pend.v[q->pend.head + (size_t)i].flags |= PEND_ABANDONED;
 	if ((i = reply_find(q, id)) >= 0)
 		json_object_put(msgq_take(&q->replies, (size_t)i));
 }
@@ -585,6 +607,14 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 
+	/* Negotiate at once, before the greeting comes, and do not wait for
+	 * the answer: QEMU handles requests in order, so it precedes the next
+	 * reply, and a refusal breaks the connection then. A one-shot command
+	 * costs one round trip instead of three. */
+	long id = qmp_send(q, "qmp_capabilities", NULL, err);
+	if (id < 0)
+		goto fail;
+	q->pend.v[q->pend.head + (size_t)pending_find(q, id)].flags |= PEND_CHECK;
 	while (!q->greeting) {
 		int r = pump(q, deadline, err);
 		if (r < 0)
@@ -596,17 +626,6 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 				     "(is another client connected?)");
 			goto fail;
 		}
-	}
-	struct json_object *msg = NULL;
-	long id = qmp_send(q, "qmp_capabilities", NULL, err);
-	if (id < 0 || read_reply_until(q, id, deadline, &msg, err) < 0)
-		goto fail;
-	char *e = qmp_error_string(msg);
-	json_object_put(msg);
-	if (e) {
-		vm_set_err(err, "qmp_capabilities: %s", e);
-		free(e);
-		goto fail;
 	}
 	return q;
 fail:;
@@ -722,6 +741,11 @@ bool qmp_is_closed(const struct qmp *q)
 size_t qmp_events_queued(const struct qmp *q)
 {
 	return msgq_len(&q->events);
+}
+
+void qmp_set_ordered(struct qmp *q, bool ordered)
+{
+	q->ordered = ordered;
 }
 
 void qmp_set_interrupt(struct qmp *q, volatile sig_atomic_t *flag)

@@ -10,7 +10,8 @@
 
 struct qmp;
 
-/* Connect to a unix socket, read the greeting, send qmp_capabilities.
+/* Connect to a unix socket, send qmp_capabilities, read the greeting. The
+ * capabilities reply is not waited for: a refusal fails the next wait.
  * timeout_ms bounds the whole handshake (and later each send; -1 = none).
  * NULL with *err on failure; errno is ENOENT or ECONNREFUSED when nothing
  * listens at the path, ETIMEDOUT when the peer never greeted. */
@@ -70,6 +71,10 @@ int qmp_poll(struct qmp *q, int timeout_ms, char **err);
  * events can still be taken. */
 bool qmp_is_closed(const struct qmp *q);
 
+/* Send commands without ids and match replies by their order, which QEMU
+ * keeps for every in-band command. Fewer bytes for QEMU, which reads its
+ * monitor one byte at a time: pipe mode's throughput. */
+void qmp_set_ordered(struct qmp *q, bool ordered);
 /* A wait interrupted by a signal fails with "interrupted" when *flag is set
  * (a tool's SIGINT handler sets it); otherwise it goes on. */
 void qmp_set_interrupt(struct qmp *q, volatile sig_atomic_t *flag);

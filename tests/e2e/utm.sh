@@ -160,4 +160,15 @@ sed -i 's|<string>Linux</string>|<string>macOS</string>|' "$ap/config.plist"
 err=$(vm-argv "$ap" 2>&1)
 check_match "Apple macOS guest refused" "$err" "a macOS guest needs Apple's Virtualization.framework; it cannot run on QEMU"
 
+# libplist is opened only when a config.plist is read: a vm.conf bundle's
+# tools never load it (start-up time), a UTM bundle's do. Not under valgrind,
+# whose own loader would answer LD_DEBUG.
+if [ "${VM_VALGRIND:-}" != 1 ]; then
+	vm-create -q "$T/plain" >/dev/null
+	libs=$(LD_DEBUG=libs vm-config "$T/plain.utm" get uuid 2>&1 >/dev/null)
+	check_eq "vm.conf bundle: libplist not loaded" "$(printf '%s\n' "$libs" | grep -c 'libplist')" 0
+	libs=$(LD_DEBUG=libs vm-config "$ap" get memory 2>&1 >/dev/null)
+	check_match "config.plist bundle: libplist loaded on demand" "$libs" "calling init: .*libplist-2.0.so"
+fi
+
 echo "1..$_n"

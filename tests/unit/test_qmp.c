@@ -610,6 +610,105 @@ static void qmp_errors(void **state)
 	end_peer(q);
 }
 
+/* qmp_capabilities goes out before the greeting is read (this peer greets
+ * only once it has it), and its reply is not waited for */
+static void peer_caps_first(int fd)
+{
+	long id = p_expect(fd, "qmp_capabilities");
+	p_puts(fd, GREETING);
+	p_reply(fd, id, "{}");
+	p_reply(fd, p_expect(fd, "query-name"), "{\"name\": \"early\"}");
+	p_drain(fd);
+}
+
+static void caps_before_greeting(void **state)
+{
+	(void)state;
+	struct qmp *q = start_ok(peer_caps_first);
+	struct json_object *ret = NULL;
+	char *err = NULL;
+	assert_int_equal(qmp_execute(q, "query-name", NULL, 2000, &ret, &err), 0);
+	check_str(ret, "name", "early");
+	json_object_put(ret);
+	end_peer(q);
+}
+
+/* a refused qmp_capabilities fails the next command with QEMU's words */
+static void peer_caps_refused(int fd)
+{
+	p_puts(fd, GREETING);
+	long id = p_expect(fd, "qmp_capabilities");
+	char *s = xasprintf("{\"error\": {\"class\": \"GenericError\", \"desc\": "
+			    "\"no capabilities for you\"}, \"id\": %ld}\r\n", id);
+	p_puts(fd, s);
+	free(s);
+	p_drain(fd);
+}
+
+static void caps_refused(void **state)
+{
+	(void)state;
+	struct qmp *q = start_ok(peer_caps_refused);
+	char *err = NULL;
+	assert_int_equal(qmp_execute(q, "query-name", NULL, 2000, NULL, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "qmp_capabilities: GenericError: no capabilities for you"));
+	free(err);
+	assert_true(qmp_is_closed(q));
+	end_peer(q);
+}
+
+/* ordered: commands go out without ids and replies are matched by order;
+ * the late reply of an abandoned request is dropped, not handed to the
+ * next one; a raw command's own id comes back in its reply */
+static void p_expect_noid(int fd, const char *execute)
+{
+	struct json_object *cmd = p_read_cmd(fd);
+	if (!cmd || strcmp(p_exec(cmd), execute) != 0)
+		_exit(5);
+	if (json_object_object_get_ex(cmd, "id", NULL))
+		_exit(6);
+	json_object_put(cmd);
+}
+
+static void peer_ordered(int fd)
+{
+	p_greet(fd);
+	p_expect_noid(fd, "cmd-a");
+	p_expect_noid(fd, "cmd-b");
+	p_expect_noid(fd, "cmd-c");
+	p_puts(fd, "{\"return\": \"a\"}\r\n");
+	p_puts(fd, event_text("STOP"));
+	p_puts(fd, "{\"return\": \"b\"}\r\n{\"return\": \"c\"}\r\n");
+	p_drain(fd);
+}
+
+static void ordered_replies(void **state)
+{
+	(void)state;
+	struct qmp *q = start_ok(peer_ordered);
+	struct json_object *msg = NULL, *v;
+	char *err = NULL;
+	qmp_set_ordered(q, true);
+	long a = qmp_send(q, "cmd-a", NULL, &err);
+	long b = qmp_send(q, "cmd-b", NULL, &err);
+	struct json_object *raw = json_tokener_parse("{\"execute\": \"cmd-c\", \"id\": \"mine\"}");
+	long c = qmp_send_object(q, raw, &err);
+	json_object_put(raw);
+	assert_true(a > 0 && b > a && c > b);
+	qmp_abandon(q, a);
+	assert_int_equal(qmp_read_reply(q, b, 2000, &msg, &err), 0);
+	check_str(msg, "return", "b");
+	json_object_put(msg);
+	assert_int_equal(qmp_read_reply(q, c, 2000, &msg, &err), 0);
+	check_str(msg, "return", "c");
+	assert_true(json_object_object_get_ex(msg, "id", &v));
+	assert_string_equal(json_object_get_string(v), "mine");
+	json_object_put(msg);
+	expect_event(q, "STOP");
+	end_peer(q);
+}
+
 /* qmp_connect over a real socket path, longer than sun_path allows */
 static void connect_paths(void **state)
 {
@@ -954,6 +1053,9 @@ int main(void)
 	    cmocka_unit_test(invalid_json),
 	    cmocka_unit_test(nul_byte),
 	    cmocka_unit_test(qmp_errors),
+	    cmocka_unit_test(caps_before_greeting),
+	    cmocka_unit_test(caps_refused),
+	    cmocka_unit_test(ordered_replies),
 	    cmocka_unit_test(connect_paths),
 	    cmocka_unit_test(parse_args),
 	    cmocka_unit_test(parse_lines),
