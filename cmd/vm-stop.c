@@ -29,6 +29,16 @@ static const char usage[] =
 #define QMP_MS 2000
 #define GRACE_MS 5000
 
+/* Did QEMU say SHUTDOWN on this connection? It has exited: everything it
+ * wrote is waiting on the socket. */
+static bool saw_shutdown(struct qmp *q)
+{
+	struct json_object *ev = NULL;
+	int r = qmp_wait_event(q, "SHUTDOWN", 0, &ev, NULL);
+	json_object_put(ev);
+	return r == 1;
+}
+
 static int stop_one(const char *arg, int timeout_ms, bool force)
 {
 	struct bundle b;
@@ -50,13 +60,15 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 	char *sock = path_join(dir, RT_QMP);
 	struct qmp *q = qmp_connect(sock, QMP_MS, &err);
 	free(sock);
+	/* QEMU hung up in the middle of the handshake: it is going away */
+	bool hung_up = !q && errno == EPROTO;
 	if (!q) {
 		vm_info("%s: QMP: %s", name, err);
 		free(err);
 		err = NULL;
 	}
 
-	bool polite = !force && q;
+	bool polite = !force && q, killed = false;
 	if (polite) {
 		/* A guest whose CPUs are stopped cannot answer the power button. */
 		struct json_object *ret = NULL, *v;
@@ -103,6 +115,7 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 	if (pid > 0) {
 		vm_warnx("%s: QEMU (pid %d) did not quit; killing it", name, (int)pid);
 		kill(pid, SIGKILL);
+		killed = true;
 	}
 	if (runtime_wait_unlocked(dir, GRACE_MS) == 0)
 		goto gone;
@@ -110,6 +123,13 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 	status = EXIT_FAIL;
 	goto close;
 gone:
+	/* QEMU announces every shutdown, the guest's, a quit or a SIGTERM, with
+	 * a SHUTDOWN event before it exits; without one, something else killed
+	 * it or it crashed while we waited. The VM is gone, but not stopped. */
+	if (!killed && (q ? !saw_shutdown(q) : hung_up)) {
+		vm_warnx("%s: QEMU exited without shutting down (killed or crashed)", name);
+		status = EXIT_FAIL;
+	}
 	/* Tidy what a detached QEMU leaves behind, unless a new run already took over. */
 	{
 		struct runtime rt;
@@ -121,7 +141,8 @@ gone:
 		vm_verbose = v;
 		free(e2);
 	}
-	vm_info("%s: stopped", name);
+	if (status == EXIT_OK)
+		vm_info("%s: stopped", name);
 close:
 	if (q)
 		qmp_close(q);
