@@ -232,14 +232,14 @@ hostile "a missing archive" ".*No such file" nosuch.zip
 # Interrupted: the temporary bundle or archive is removed.
 vm-create -q --from zsparse.zip --keep-identity slow 2>/dev/null & # takes seconds
 pid=$!
-sleep 0.5
+sleep "$(secs 0.5)"
 kill -INT $pid
 wait $pid
 check "an interrupted import leaves nothing behind" nothing_left slow
 vm-pack zsparse.zip slowpack.zip 2>/dev/null # not a bundle
 vm-pack zsparse.utm slowpack.zip 2>/dev/null &
 pid=$!
-sleep 0.5
+sleep "$(secs 0.5)"
 kill -TERM $pid
 wait $pid
 check "an interrupted pack leaves nothing behind" nothing_left slowpack

@@ -59,7 +59,7 @@ kill_while() {
 fails_soon() {
 	if [ "$RC" -ne 1 ]; then
 		not_ok "$1: status $RC, wanted 1 ($(cat "$T/err"))"
-	elif [ "$MS" -gt 3000 ]; then
+	elif [ "$MS" -gt "$(ms 3000)" ]; then
 		not_ok "$1: ended $MS ms after QEMU was killed"
 	elif [ "$(wc -l <"$T/err")" -ne 1 ]; then
 		not_ok "$1: wanted one line on stderr, got: $(cat "$T/err")"
@@ -113,7 +113,7 @@ fails_soon "vm-qmp: QEMU killed while the greeting is due" "^vm-qmp: .*$GONE"
 start --paused
 kill_while vm-qmp --events "$B"
 check_eq "vm-qmp --events: QEMU killed: the stream ends, exit 0 as documented ($MS ms)" "$RC" 0
-check "...at once" test "$MS" -lt 3000
+check "...at once" test "$MS" -lt "$(ms 3000)"
 
 # --- vm-disk ------------------------------------------------------------------------------
 # detach waits for the guest to release the disk; a paused guest never does
@@ -138,7 +138,7 @@ check "...trying again works (the VM is gone: offline)" vm-disk -q "$B" resize h
 start
 kill_while vm-stop --timeout 20 "$B"
 fails_soon "vm-stop --timeout 20: QEMU killed while the guest should power off" "^vm-stop: q: QEMU exited without shutting down \\(killed or crashed\\)$"
-check "...at once ($MS ms after the kill), not after the timeout" test "$MS" -lt 3000
+check "...at once ($MS ms after the kill), not after the timeout" test "$MS" -lt "$(ms 3000)"
 check_eq "...vm-ls: stopped" "$(state "$B")" stopped
 # shellcheck disable=SC2016 # $1 of sh -c
 check "...a vm-run right after works" sh -c 'vm-run -q -d --paused "$1" >/dev/null' _ "$B"
@@ -147,5 +147,5 @@ QPID=$(cat "$RT/pid")
 kill -STOP "$QPID"
 kill_while vm-stop --force "$B"
 fails_soon "vm-stop --force: QEMU killed while the greeting is due" "^vm-stop: q: QEMU exited without shutting down \\(killed or crashed\\)$"
-check "...at once ($MS ms after the kill)" test "$MS" -lt 3000
+check "...at once ($MS ms after the kill)" test "$MS" -lt "$(ms 3000)"
 check_eq "...vm-ls: stopped" "$(state "$B")" stopped

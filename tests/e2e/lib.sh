@@ -13,6 +13,11 @@ mkdir -p "$XDG_RUNTIME_DIR"
 chmod 700 "$XDG_RUNTIME_DIR"
 _n=0
 _cleanup_cmds=""
+# Time limits stretch by SLOW where the tools run slower: 10 under valgrind
+# (make check VALGRIND=1). ms N: a limit of N ms; secs S: a sleep of S s.
+if [ "${VM_VALGRIND:-}" = 1 ]; then SLOW=10; else SLOW=1; fi
+ms() { echo $(($1 * SLOW)); }
+secs() { echo "$1 $SLOW" | awk '{ print $1 * $2 }'; }
 
 cleanup() {
 	eval "$_cleanup_cmds"

@@ -44,7 +44,7 @@ rc=$?
 t1=$(now_ms)
 check_eq "second vm-run: exit 1" "$rc" 1
 check_eq "second vm-run: the message" "$err" "vm-run: p1: already running (pid $pid)"
-check "second vm-run: at once ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 1000
+check "second vm-run: at once ($((t1 - t0)) ms)" test $((t1 - t0)) -lt "$(ms 1000)"
 check "the first VM is untouched" test "$(qmp_status "$T/p1.utm")" = prelaunch
 
 # --- kill -9, then run again -----------------------------------------------------------
@@ -63,7 +63,7 @@ vm-stop "$T/p1.utm"
 rc=$?
 t1=$(now_ms)
 check_eq "vm-stop of a paused VM: exit 0" "$rc" 0
-check "vm-stop: quick for a paused VM ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 3000
+check "vm-stop: quick for a paused VM ($((t1 - t0)) ms)" test $((t1 - t0)) -lt "$(ms 3000)"
 check "vm-stop: QEMU has ended when it returns" dead "$pid2"
 check_eq "vm-stop: vm-ls says stopped" "$(state "$T/p1.utm")" stopped
 check "vm-stop: leftovers tidied" test ! -e "$rt/pid" -a ! -e "$rt/qmp.sock"

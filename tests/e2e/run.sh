@@ -38,7 +38,7 @@ vm-run --timeout 2 "$T/slow.utm" >/dev/null 2>"$T/slow.err" </dev/null
 rc=$?
 t1=$(now_ms)
 check_eq "--timeout: exit status 3" "$rc" 3
-check "--timeout: stopped within 2-6 s ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 2000 -a $((t1 - t0)) -lt 6000
+check "--timeout: stopped within 2-6 s ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 2000 -a $((t1 - t0)) -lt "$(ms 6000)"
 check_match "--timeout: says so" "$(cat "$T/slow.err")" "slow: --timeout"
 check_eq "--timeout: VM gone" "$(state "$T/slow.utm")" stopped
 
@@ -91,7 +91,7 @@ else
 	check_match "auto picks tcg here, and says why" "$why" "accelerator tcg: KVM does not work here: .+"
 	check_eq "vm-ls: accel tcg (from QMP query-kvm)" "$(vm-ls --json "$T/demo.utm" | jq -r '.[0].accel')" tcg
 fi
-check "auto: vm-run -d returned within 2 s ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 2000
+check "auto: vm-run -d returned within 2 s ($((t1 - t0)) ms)" test $((t1 - t0)) -lt "$(ms 2000)"
 vm-stop -q "$T/demo.utm"
 out=$(VM_ACCEL=tcg vm-run -v -d --paused "$T/demo.utm" 2>&1 >/dev/null)
 check_match "VM_ACCEL=tcg is obeyed" "$out" "accelerator tcg, as VM_ACCEL asks"

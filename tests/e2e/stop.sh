@@ -41,7 +41,7 @@ rc=$?
 t1=$(now_ms)
 check_eq "vm-stop (power button): exit 0" "$rc" 0
 check "vm-stop (power button): the guest powered itself off" grep -q "power button pressed" "$a/console.log"
-check "vm-stop (power button): well before the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 30000
+check "vm-stop (power button): well before the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt "$(ms 30000)"
 check "vm-stop (power button): QEMU ended" dead "$qpid"
 check_eq "vm-stop (power button): stopped" "$(state "$T/acpi.utm")" stopped
 
@@ -52,7 +52,7 @@ vm-stop --timeout 2 "$T/noacpi.utm" 2>"$T/noacpi.err"
 rc=$?
 t1=$(now_ms)
 check_eq "vm-stop (no ACPI): exit 0" "$rc" 0
-check "vm-stop (no ACPI): waited the timeout, then quit ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 2000 -a $((t1 - t0)) -lt 10000
+check "vm-stop (no ACPI): waited the timeout, then quit ($((t1 - t0)) ms)" test $((t1 - t0)) -ge 2000 -a $((t1 - t0)) -lt "$(ms 10000)"
 check_match "vm-stop (no ACPI): says it quit" "$(cat "$T/noacpi.err")" "noacpi: the guest did not power off within 2 s; quitting"
 check "vm-stop (no ACPI): QEMU ended" dead "$qpid"
 check_eq "vm-stop (no ACPI): stopped" "$(state "$T/noacpi.utm")" stopped
