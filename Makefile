@@ -28,12 +28,12 @@ BIN = build/asan/bin
 endif
 
 # Each tool links only what it uses; --as-needed drops the rest. The small
-# libraries are linked in statically: loading each shared one costs every
-# run of a tool about 0.2 ms, and vm-qmp's one-shot budget is 3 ms.
-# libplist is opened on first use (lib/config_plist.c).
-STATIC = -Wl,-Bstatic $(1) -Wl,-Bdynamic
-LIBS_BASE = $(call STATIC,-lconfuse -ljson-c -lbsd -lmd) -lm
-LIBS_vm-qmp = $(call STATIC,-ledit -ltinfo)
+# libraries (LIBS_STATIC*) are linked in statically: loading each shared one
+# costs every run of a tool about 0.2 ms, and vm-qmp's one-shot budget is
+# 3 ms. libplist is opened on first use (lib/config_plist.c).
+LIBS_STATIC = -lconfuse -ljson-c -lbsd -lmd
+LIBS_STATIC_vm-qmp = -ledit -ltinfo
+LIBS_BASE = -Wl,-Bstatic $(LIBS_STATIC) -Wl,-Bdynamic -lm
 LIBS_vm-create = -larchive
 LIBS_vm-pack = -larchive
 LIBS_vm-disk = -larchive
@@ -62,7 +62,8 @@ $(B)/libvm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BIN)/%: cmd/%.c $(B)/libvm.a $(wildcard lib/*.h) | $(BIN)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a $(LIBS_$*) $(LIBS_BASE)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a \
+		-Wl,-Bstatic $(LIBS_STATIC_$*) $(LIBS_STATIC) -Wl,-Bdynamic $(LIBS_$*) -lm
 
 $(B)/tests/%: tests/unit/%.c $(B)/libvm.a $(wildcard lib/*.h tests/unit/*.h) | $(B)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a -lcmocka -ledit -larchive -lplist-2.0 $(LIBS_BASE)

@@ -16,9 +16,6 @@
  * in) at start costs every tool about half a millisecond, a sixth of
  * vm-qmp's one-shot budget. So it is opened when a config.plist is first
  * read or written, and its functions are called through this table. */
-#ifndef PLIST_SONAME
-#define PLIST_SONAME "libplist-2.0.so.3"
-#endif
 #define PLIST_FUNCS(X) \
 	X(plist_array_append_item) \
 	X(plist_array_get_item) \
@@ -58,13 +55,13 @@ static const struct libplist_fns *libplist(void)
 	static bool loaded;
 	if (loaded)
 		return &fns;
-	void *h = dlopen(PLIST_SONAME, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen("libplist-2.0.so.3", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		vm_errx(EXIT_FAIL, "cannot read or write config.plist: %s "
 				   "(Debian package libplist3)", dlerror());
 #define X(f)                                                                          \
 	if (!(*(void **)&fns.f = dlsym(h, #f)))                                       \
-		vm_errx(EXIT_FAIL, "%s: no %s in it: %s", PLIST_SONAME, #f, dlerror());
+		vm_errx(EXIT_FAIL, "libplist: no %s: %s", #f, dlerror());
 	PLIST_FUNCS(X)
 #undef X
 	loaded = true;
