@@ -4,6 +4,8 @@
  *   qmpraw -n N SOCK   the same, then N query-status sent without waiting
  *                      (as vm-qmp - does), all N replies read; prints the
  *                      commands per second
+ *   qmpraw -n N -p P SOCK   each of the N padded with P spaces: how the rate
+ *                      falls with the bytes QEMU must read
  * Nothing but libc; no JSON parsing beyond counting reply lines. */
 #include <poll.h>
 #include <stdio.h>
@@ -74,11 +76,13 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	long n = 0;
-	if (argc == 4 && !strcmp(argv[1], "-n"))
+	long n = 0, pad = 0;
+	if (argc >= 4 && !strcmp(argv[1], "-n"))
 		n = atol(argv[2]), argv += 2, argc -= 2;
-	if (argc != 2 || n < 0) {
-		fprintf(stderr, "usage: qmpraw [-n N] SOCK\n");
+	if (n && argc >= 4 && !strcmp(argv[1], "-p"))
+		pad = atol(argv[2]), argv += 2, argc -= 2;
+	if (argc != 2 || n < 0 || pad < 0 || pad > 4096) {
+		fprintf(stderr, "usage: qmpraw [-n N [-p PAD]] SOCK\n");
 		return 2;
 	}
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -102,12 +106,17 @@ int main(int argc, char **argv)
 	}
 	/* the writer must not block on a full socket while QEMU blocks on a
 	 * full reply buffer: write what the socket takes, read what comes */
-	size_t qn = sizeof qs - 1, total = (size_t)n * qn, off = 0;
+	size_t qn = sizeof qs - 1 + (size_t)pad, total = (size_t)n * qn, off = 0;
 	char *out = malloc(total);
 	if (!out)
 		return 1;
-	for (long i = 0; i < n; i++)
-		memcpy(out + (size_t)i * qn, qs, qn);
+	for (long i = 0; i < n; i++) {
+		/* the padding goes inside the object, before its closing brace */
+		char *c = out + (size_t)i * qn;
+		memcpy(c, qs, sizeof qs - 3);
+		memset(c + sizeof qs - 3, ' ', (size_t)pad);
+		memcpy(c + sizeof qs - 3 + pad, "}\n", 2);
+	}
 	/* keep what came after the reply to query-status */
 	memmove(buf, buf + skip, len - skip);
 	len -= skip;
