@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "argv.h"
 #include "bundle.h"
 #include "cloudinit.h"
 #include "proc.h"
@@ -350,13 +351,12 @@ int main(int argc, char **argv)
 	config_apply_defaults(&eff);
 	if (!strcmp(eff.firmware, "uefi")) {
 		/* a per-bundle copy of the variable store, like UTM's efi_vars.fd */
-		const char *tmpl = !strcmp(eff.arch, "x86_64")	  ? "/usr/share/OVMF/OVMF_VARS_4M.fd"
-				   : !strcmp(eff.arch, "aarch64") ? "/usr/share/AAVMF/AAVMF_VARS.fd"
-								  : NULL;
-		if (!tmpl || access(tmpl, R_OK) < 0)
+		char *tmpl = uefi_vars_template(eff.arch);
+		if (!tmpl)
 			vm_errx(EXIT_FAIL, "firmware: no UEFI variable store for %s (install ovmf or qemu-efi-aarch64)",
 				eff.arch);
 		strv_push(&plan.copies, tmpl);
+		free(tmpl);
 		strv_push(&plan.copies, "efi_vars.fd");
 		set_or_die(&c, "efi_vars", "efi_vars.fd");
 	}

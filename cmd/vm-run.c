@@ -737,6 +737,13 @@ int main(int argc, char **argv)
 			RT_LOCK);
 	}
 
+	/* Under the lock: no other vm-run makes it at the same time. */
+	int er = argv_ensure_efi_vars(&b, &err);
+	if (er < 0)
+		vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
+	if (er > 0)
+		vm_info("%s: made a fresh UEFI variable store (efi_vars)", S.name);
+
 	/* Signals become events of the loop from here on (nothing half-started
 	 * is left behind by a Ctrl-C); the children get the old mask back. */
 	sigset_t mask;

@@ -103,3 +103,22 @@ vm-stop -q "$T/demo.utm"
 out=$(VM_ACCEL=auto VM_KVM_DEVICE=/dev/null vm-run -v -d --paused "$T/demo.utm" 2>&1 >/dev/null)
 check_match "a /dev/kvm that is not KVM: tcg" "$out" "accelerator tcg: .*(not a KVM device|kvm_pvm)"
 vm-stop -q "$T/demo.utm"
+
+# firmware uefi set after creation leaves no variable store: vm-run makes a
+# fresh one from Debian's template under the lock, as UTM does at start.
+vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+if [ -f "$vars" ] && [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
+	vm-create -q --memory 64M "$T/later-uefi" >/dev/null
+	vm-config -q "$T/later-uefi.utm" set firmware uefi
+	out=$(vm-run -v -d --paused "$T/later-uefi.utm" 2>&1 >/dev/null)
+	check_match "uefi set later: vm-run makes Data/efi_vars.fd and starts" "$out" "made a fresh UEFI variable store"
+	check "...a copy of $vars" cmp -s "$T/later-uefi.utm/Data/efi_vars.fd" "$vars"
+	check_eq "...vm-ls: paused" "$(vm-ls --json "$T/later-uefi.utm" | jq -r '.[0].state')" paused
+	vm-stop -q --force "$T/later-uefi.utm"
+	echo changed >"$T/later-uefi.utm/Data/efi_vars.fd"
+	vm-run -q -d --paused "$T/later-uefi.utm" >/dev/null 2>&1
+	check_eq "...an existing store is kept" "$(cat "$T/later-uefi.utm/Data/efi_vars.fd")" changed
+	vm-stop -q --force "$T/later-uefi.utm"
+else
+	skip "no OVMF (scripts/install-deps installs ovmf)"
+fi
