@@ -339,21 +339,32 @@ static void start_swtpm(const struct bundle *b)
 			die(EXIT_FAIL, "%s: %s", p, strerror(errno));
 		free(p);
 	}
-	char *data = path_join(b->path, "Data");
-	char *abs = realpath(data, NULL);
-	free(data);
-	if (!abs)
-		die(EXIT_FAIL, "%s/Data: %s", b->path, strerror(errno));
-	char *state = xasprintf("backend-uri=file://%s/tpmdata", abs);
-	free(abs);
-	char *ctrl = xasprintf("type=unixio,fd=%d", lfd);
+	/* swtpm gets its files as descriptors, like QEMU: as QEMU's user it
+	 * may not reach their folders. Its state is one file it rewrites in
+	 * place and opens by name, so it starts in Data/ (its cwd is reachable
+	 * whatever the folders above it allow) and the file is its user's.
+	 * /proc/self/fd would not do: swtpm makes itself undumpable. */
+	char *datad = path_join(b->path, "Data");
+	char *statef = path_join(datad, "tpmdata");
+	int datafd = open(datad, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (datafd < 0)
+		die(EXIT_FAIL, "%s: %s", datad, strerror(errno));
+	free(datad);
 	char *logf = path_join(S.rtdir, RT_SWTPM_LOG);
-	unlink(logf); /* swtpm appends */
-	char *logarg = xasprintf("file=%s,level=1", logf);
-	char *pidf = path_join(S.rtdir, RT_SWTPM_PID);
-	char *pidarg = xasprintf("file=%s", pidf);
+	char *pidf = path_join(S.rtdir, RT_SWTPM_PID); /* ours: swtpm's --pid needs /proc */
+	int statefd = open(statef, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int logfd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int pidfd = open(pidf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	const char *bad = statefd < 0 ? statef : logfd < 0 ? logf : pidfd < 0 ? pidf : NULL;
+	if (bad)
+		die(EXIT_FAIL, "%s: %s", bad, strerror(errno));
+	if (S.drop && (fchown(statefd, S.uid, S.gid) < 0 || fchown(logfd, S.uid, S.gid) < 0))
+		die(EXIT_FAIL, "%s: %s", statef, strerror(errno));
+	char *state = xstrdup("backend-uri=file://tpmdata");
+	char *ctrl = xasprintf("type=unixio,fd=%d", lfd);
+	char *logarg = xasprintf("fd=%d,level=1", logfd);
 	char *const av[] = {"swtpm", "socket", "--tpm2", "--terminate", "--tpmstate", state,
-			    "--ctrl", ctrl, "--log", logarg, "--pid", pidarg, NULL};
+			    "--ctrl", ctrl, "--log", logarg, NULL};
 	int ep[2];
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		die(EXIT_FAIL, "pipe: %s", strerror(errno));
@@ -370,8 +381,12 @@ static void start_swtpm(const struct bundle *b)
 		}
 		close_inherited();
 		keep_open(lfd);
+		keep_open(logfd);
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &S.oldmask, NULL);
+		if (fchdir(datafd) < 0)
+			_exit(126);
+		drop_privileges();
 		execvp(av[0], av);
 		int e = errno;
 		ssize_t unused = write(ep[1], &e, sizeof e);
@@ -380,6 +395,9 @@ static void start_swtpm(const struct bundle *b)
 	}
 	close(ep[1]);
 	close(lfd);
+	close(statefd);
+	close(datafd);
+	close(logfd);
 	int e = 0;
 	ssize_t n = read(ep[0], &e, sizeof e);
 	close(ep[0]);
@@ -389,13 +407,15 @@ static void start_swtpm(const struct bundle *b)
 		    e == ENOENT ? " (the config has tpm = true: install swtpm)" : "");
 	}
 	S.swtpm = pid;
+	dprintf(pidfd, "%d\n", (int)pid);
+	close(pidfd);
 	vm_info("%s: swtpm started (pid %d)", S.name, (int)pid);
 	free(state);
+	free(statef);
 	free(ctrl);
 	free(logf);
 	free(logarg);
 	free(pidf);
-	free(pidarg);
 }
 
 static bool first_serial_is_socket(const struct vm_config *c)

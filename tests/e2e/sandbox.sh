@@ -60,6 +60,28 @@ if [ "$(id -u)" -eq 0 ]; then
 	pid=$(VM_RUNAS=daemon vm-run -d --paused "$T/sb.utm" 2>/dev/null)
 	check_eq "VM_RUNAS=daemon" "$(status_of "$pid" Uid)" "$(id -u daemon)"
 	vm-stop -q --force "$T/sb.utm" >/dev/null 2>&1
+
+	# swtpm: as QEMU's user too, its state reached from its working folder
+	if command -v swtpm >/dev/null 2>&1; then
+		vm-create -q --memory 64M "$T/tpm" >/dev/null
+		vm-config -q "$T/tpm.utm" set tpm true
+		pid=$(vm-run -d --paused "$T/tpm.utm" 2>"$T/tpm.err")
+		check "a TPM VM starts from root's private folder" test -n "$pid"
+		spid=$(cat "$(rtdir "$T/tpm.utm")/swtpm.pid" 2>/dev/null)
+		check_eq "/proc/PID/status: swtpm's uid is the unprivileged user's" \
+			"$(status_of "${spid:-0}" Uid)" "$want"
+		check_match "...and QEMU has its TPM" "$(vm-qmp "$T/tpm.utm" query-tpm 2>&1)" '"type":"emulator"'
+		check_eq "Data/tpmdata: that user's, 0600" "$(stat -c '%u %a' "$T/tpm.utm/Data/tpmdata")" "$want 600"
+		vm-stop -q --force "$T/tpm.utm" >/dev/null 2>&1
+		# a hostile bundle's tpmdata pointing elsewhere: refused, nothing chowned
+		rm "$T/tpm.utm/Data/tpmdata"
+		echo secret >"$T/victim"
+		ln -s "$T/victim" "$T/tpm.utm/Data/tpmdata"
+		check_status "a tpmdata symlink: refused" 1 vm-run -q -d --paused "$T/tpm.utm" 2>/dev/null
+		check_eq "...the file it points to untouched" "$(stat -c '%u' "$T/victim"):$(cat "$T/victim")" "0:secret"
+	else
+		skip "swtpm is not installed"
+	fi
 else
 	skip "not root: QEMU keeps the caller's user"
 fi
