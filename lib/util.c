@@ -59,27 +59,11 @@ int __lsan_is_turned_off(void)
 }
 #endif
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define VM_VALGRIND_HOOK 1
-#endif
-#endif
-
 void vm_exit_error(int status)
 {
 #ifdef VM_ASAN
 	if (status != 0)
 		exiting_on_error = 1;
-#endif
-#ifdef VM_VALGRIND_HOOK
-	/* Likewise for valgrind, whose leak check at exit cannot be told: end
-	 * without it. The tools' only atexit work is vm-run's terminal restore,
-	 * which its error path does first. */
-	if (status != 0 && RUNNING_ON_VALGRIND) {
-		fflush(NULL);
-		_exit(status);
-	}
 #endif
 	exit(status);
 }
