@@ -962,10 +962,7 @@ int main(int argc, char **argv)
 
 	char *err = NULL;
 	int ctimeout = timeout_set ? timeout_ms : CONNECT_TIMEOUT_MS;
-	/* static: an error exit deep in a mode leaves no register holding it,
-	 * and valgrind's leak check would call it lost */
-	static struct qmp *q;
-	q = qmp_connect(sock, ctimeout, &err);
+	struct qmp *q = qmp_connect(sock, ctimeout, &err);
 	if (!q) {
 		int e = errno;
 		if (bundle_arg && (e == ENOENT || e == ECONNREFUSED))
