@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "archive.h"
-#include "argv.h"
 #include "bundle.h"
 #include "cloudinit.h"
+#include "firmware.h"
 #include "proc.h"
 
 static const char usage[] =
@@ -351,7 +351,7 @@ int main(int argc, char **argv)
 	config_apply_defaults(&eff);
 	if (!strcmp(eff.firmware, "uefi")) {
 		/* a per-bundle copy of the variable store, like UTM's efi_vars.fd */
-		char *tmpl = uefi_vars_template(eff.arch);
+		char *tmpl = firmware_uefi_vars(eff.arch);
 		if (!tmpl)
 			vm_errx(EXIT_FAIL, "firmware: no UEFI variable store for %s (install ovmf or qemu-efi-aarch64)",
 				eff.arch);

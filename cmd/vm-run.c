@@ -33,6 +33,7 @@
 #include "accel.h"
 #include "argv.h"
 #include "bundle.h"
+#include "firmware.h"
 #include "qmp.h"
 #include "runtime.h"
 
@@ -758,7 +759,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Under the lock: no other vm-run makes it at the same time. */
-	int er = argv_ensure_efi_vars(&b, &err);
+	int er = firmware_ensure_efi_vars(&b, &err);
 	if (er < 0)
 		vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
 	if (er > 0)

@@ -48,15 +48,6 @@ struct argv_opts {
 /* The seccomp policy QEMU runs under unless no_sandbox (libvirt's). */
 #define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
-/* The empty UEFI variable store to copy into a bundle (efi_vars.fd) for an
- * architecture, from $VM_FIRMWARE_DIR or Debian's packages; NULL if none. */
-char *uefi_vars_template(const char *arch);
-/* Create the bundle's UEFI variable store from the template if the config
- * wants UEFI and it is missing (UTM does the same at start; a config.zip
- * or vm-config set firmware uefi leaves none). 1 if created, 0 if nothing
- * to do, -1 with *err. */
-int argv_ensure_efi_vars(const struct bundle *b, char **err);
-
 /* Builds argv (program first) into out. Returns 0, or -1 with *err naming the key. */
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err);
 
