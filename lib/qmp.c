@@ -614,7 +614,9 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 	long id = qmp_send(q, "qmp_capabilities", NULL, err);
 	if (id < 0)
 		goto fail;
-	q->pend.v[q->pend.head + (size_t)pending_find(q, id)].flags |= PEND_CHECK;
+	ssize_t ci = pending_find(q, id); /* gone only if a peer answered at once */
+	if (ci >= 0)
+		q->pend.v[q->pend.head + (size_t)ci].flags |= PEND_CHECK;
 	while (!q->greeting) {
 		int r = pump(q, deadline, err);
 		if (r < 0)
