@@ -5,13 +5,9 @@
 
 # qmp_status SOCK: print the status string QEMU reports, then quit it.
 qmp_status() {
-	{
-		echo '{"execute":"qmp_capabilities"}'
-		echo '{"execute":"query-status"}'
-		sleep 0.5
-		echo '{"execute":"quit"}'
-		sleep 0.2
-	} | socat -t 3 - "UNIX-CONNECT:$1" 2>/dev/null | jq -r 'select(.return.status) | .return.status' 2>/dev/null
+	# through vm-qmp, which waits for a slow QEMU as long as -t allows
+	vm-qmp -t 60 -s "$1" query-status 2>/dev/null | jq -r '.status // empty' 2>/dev/null
+	vm-qmp -q -t 10 -s "$1" quit >/dev/null 2>&1
 }
 
 # Create the files a bundle's config names, so QEMU can open them.
