@@ -49,6 +49,8 @@ static const char usage[] =
 #define DEFAULT_TIMEOUT_MS 30000
 /* QEMU greets at once; silence means another client holds the monitor. */
 #define CONNECT_TIMEOUT_MS 10000
+/* how long the session monitor gets to greet before qmp.sock is used */
+#define SESSION_TRY_MS 1000
 
 static int timeout_ms = DEFAULT_TIMEOUT_MS; /* -1: none */
 static bool timeout_set;
@@ -962,7 +964,27 @@ int main(int argc, char **argv)
 
 	char *err = NULL;
 	int ctimeout = timeout_set ? timeout_ms : CONNECT_TIMEOUT_MS;
-	struct qmp *q = qmp_connect(sock, ctimeout, &err);
+	struct qmp *q = NULL;
+	/* A client that stays takes the session monitor, leaving qmp.sock to
+	 * vm-stop, vm-ls and vm-disk; if another session holds it (it does not
+	 * greet), or QEMU has none, qmp.sock it is. */
+	bool stays = events || wait_event || argc == 0 || strcmp(argv[0], "-") == 0;
+	if (bundle_arg && stays) {
+		char *ssock = bundle_runtime_path(&b, RT_QMP_SESSION);
+		struct stat st;
+		if (stat(ssock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			int t = ctimeout >= 0 && ctimeout < SESSION_TRY_MS ? ctimeout : SESSION_TRY_MS;
+			q = qmp_connect(ssock, t, &err);
+			if (!q) {
+				vm_info("%s: %s; trying %s", name, err, RT_QMP);
+				free(err);
+				err = NULL;
+			}
+		}
+		free(ssock);
+	}
+	if (!q)
+		q = qmp_connect(sock, ctimeout, &err);
 	if (!q) {
 		int e = errno;
 		if (bundle_arg && (e == ENOENT || e == ECONNREFUSED))

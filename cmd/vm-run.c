@@ -798,6 +798,7 @@ int main(int argc, char **argv)
 		o.open_file = open_for_qemu;
 	}
 	int qmp_lfd = listen_at(S.rtdir, RT_QMP);
+	int session_lfd = listen_at(S.rtdir, RT_QMP_SESSION);
 	int con_lfd = first_serial_is_socket(&eff) ? listen_at(S.rtdir, RT_CONSOLE) : -1;
 	int priv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, priv) < 0)
@@ -810,6 +811,7 @@ int main(int argc, char **argv)
 	const char *qdir = getenv("VM_QEMU_DIR");
 	o.qemu_dir = qdir && *qdir ? qdir : NULL;
 	o.qmp_fd = qmp_lfd;
+	o.qmp_session_fd = session_lfd;
 	o.console_fd = con_lfd;
 	struct strv av = {0};
 	if (argv_build(&b, &o, &av, &err) < 0)
@@ -867,6 +869,7 @@ int main(int argc, char **argv)
 		close_inherited();
 		keep_open(S.rt.lock_fd);
 		keep_open(qmp_lfd);
+		keep_open(session_lfd);
 		if (con_lfd >= 0)
 			keep_open(con_lfd);
 		keep_open(priv[1]);
@@ -895,6 +898,7 @@ int main(int argc, char **argv)
 	S.nfds = 0;
 	close(logfd);
 	close(qmp_lfd);
+	close(session_lfd);
 	if (con_lfd >= 0)
 		close(con_lfd);
 	int en = 0;

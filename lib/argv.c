@@ -517,6 +517,24 @@ static int devices(struct ctx *x)
 	return 0;
 }
 
+/* A QMP monitor on a listening socket: the caller's fd, or one QEMU makes. */
+static void monitor(struct ctx *x, const char *id, int fd, const char *name)
+{
+	char *q;
+	if (fd >= 0) {
+		q = xasprintf("socket,id=%s,fd=%d,server=on,wait=off", id, fd);
+	} else {
+		char *p = rt_file(x, name);
+		q = xasprintf("socket,id=%s,path=%s,server=on,wait=off", id, p);
+		free(p);
+	}
+	add2(x, "-chardev", q);
+	free(q);
+	q = xasprintf("chardev=%s,mode=control", id);
+	add2(x, "-mon", q);
+	free(q);
+}
+
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err)
 {
 	if (b->plist.not_runnable) {
@@ -560,17 +578,8 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 	add(&x, "-no-user-config");
 	if (!o->no_sandbox)
 		add2(&x, "-sandbox", QEMU_SANDBOX);
-	char *q;
-	if (o->qmp_fd >= 0) {
-		q = xasprintf("socket,id=qmp,fd=%d,server=on,wait=off", o->qmp_fd);
-	} else {
-		char *p = rt_file(&x, RT_QMP);
-		q = xasprintf("socket,id=qmp,path=%s,server=on,wait=off", p);
-		free(p);
-	}
-	add2(&x, "-chardev", q);
-	free(q);
-	add2(&x, "-mon", "chardev=qmp,mode=control");
+	monitor(&x, "qmp", o->qmp_fd, RT_QMP);
+	monitor(&x, "qmp-session", o->qmp_session_fd, RT_QMP_SESSION);
 	accel(&x);
 	char *m = c.machine_props && *c.machine_props ? xasprintf("%s,%s", c.machine, c.machine_props)
 						       : xstrdup(c.machine);

@@ -15,6 +15,7 @@ struct argv_opts {
 	bool snapshot;           /* -snapshot: discard disk writes */
 	bool exit_device;        /* isa-debug-exit on x86 (iobase 0xf4) */
 	int qmp_fd;              /* >= 0: an already listening socket passed to QEMU; -1 = path */
+	int qmp_session_fd;      /* the same for the session monitor (RT_QMP_SESSION) */
 	int console_fd;          /* likewise for the first serial port's socket; -1 = path */
 	bool no_defaults_check;  /* skip file existence checks (vm-argv on a copied config) */
 	bool no_sandbox;         /* leave out -sandbox (QEMU's seccomp filter) */
@@ -32,10 +33,14 @@ struct argv_opts {
 	int (*open_file)(void *open_ctx, const char *path, int flags, char **err);
 	void *open_ctx;
 };
-#define ARGV_OPTS_INIT { .qmp_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
+#define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
 
 /* Runtime file names inside the runtime dir. */
 #define RT_QMP "qmp.sock"
+/* A second QMP monitor for clients that stay (vm-qmp's REPL, --events,
+ * pipe mode): QEMU serves one client per monitor, and vm-stop, vm-ls and
+ * vm-disk must not wait behind them on qmp.sock. */
+#define RT_QMP_SESSION "qmp-session.sock"
 #define RT_CONSOLE "console.sock" /* first serial port, when it is not a file/pty */
 #define RT_CONSOLE_LOG "console.log"
 #define RT_PID "pid"

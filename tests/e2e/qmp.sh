@@ -257,6 +257,31 @@ if [ -x "$VM_TOP/bin/vm-run" ] && [ -x "$VM_TOP/bin/vm-create" ] && [ -f "$GUEST
 	check_eq "bundle not running: message" "$out" "vm-qmp: demo: not running"
 	vm-run -q -d "$T/demo.utm" >/dev/null
 	check_eq "vm-run -d: QMP through the bundle" "$(vm-qmp "$T/demo.utm" query-status | jq -r .status)" running
+	# a client that stays takes the session monitor, so one-shot commands
+	# and vm-ls still find qmp.sock free
+	vm-qmp "$T/demo.utm" --events >"$T/demo-events.out" 2>&1 &
+	evpid=$!
+	at_exit "kill $evpid 2>/dev/null"
+	ss="$(rtdir "$T/demo.utm")/qmp-session.sock"
+	_i=0
+	while [ "$(grep -c "$ss\$" /proc/net/unix)" -lt 2 ] && [ "$_i" -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	check "--events on a bundle: connected to qmp-session.sock" test "$(grep -c "$ss\$" /proc/net/unix)" -ge 2
+	check_eq "...a one-shot command answers meanwhile" \
+		"$(vm-qmp --timeout 30 "$T/demo.utm" query-status | jq -r .status)" running
+	check_eq "...vm-ls sees it running" "$(vm-ls --json "$T/demo.utm" | jq -r '.[0].state')" running
+	vm-qmp "$T/demo.utm" stop >/dev/null
+	vm-qmp "$T/demo.utm" cont >/dev/null
+	_i=0
+	while [ "$(wc -l <"$T/demo-events.out")" -lt 2 ] && [ "$_i" -lt 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	check_eq "...and --events sees what they did" "$(jq -r .event "$T/demo-events.out" | tr '\n' ' ')" "STOP RESUME "
+	kill "$evpid" 2>/dev/null
+	wait "$evpid" 2>/dev/null
 	if wait_for "$(rtdir "$T/demo.utm")/console.log" UTMKIT-READY 120; then
 		ok "the demo guest is up"
 		out=$(vm-qmp --timeout 120 --wait-event SHUTDOWN "$T/demo.utm" system_powerdown)

@@ -33,6 +33,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	rt=$(rtdir "$T/sb.utm")
 	check_eq "runtime dir 0700" "$(stat -c %a "$rt")" 700
 	check_eq "qmp.sock 0600, root's" "$(stat -c '%a %u' "$rt/qmp.sock")" "600 0"
+	check_eq "qmp-session.sock 0600, root's" "$(stat -c '%a %u' "$rt/qmp-session.sock")" "600 0"
 	check_eq "console.sock 0600, root's" "$(stat -c '%a %u' "$rt/console.sock")" "600 0"
 	check "the guest boots from root's private folder" wait_for "$rt/console.log" UTMKIT-READY 60
 	check_match "the disk came as an fd set" "$(tr '\0' ' ' <"/proc/$pid/cmdline")" "-add-fd fd=[0-9]+,set=1"
