@@ -359,8 +359,10 @@ static void start_swtpm(const struct bundle *b)
 	const char *bad = statefd < 0 ? statef : logfd < 0 ? logf : pidfd < 0 ? pidf : NULL;
 	if (bad)
 		die(EXIT_FAIL, "%s: %s", bad, strerror(errno));
-	if (S.drop && (fchown(statefd, S.uid, S.gid) < 0 || fchown(logfd, S.uid, S.gid) < 0))
+	if (S.drop && fchown(statefd, S.uid, S.gid) < 0)
 		die(EXIT_FAIL, "%s: %s", statef, strerror(errno));
+	if (S.drop && fchown(logfd, S.uid, S.gid) < 0)
+		die(EXIT_FAIL, "%s: %s", logf, strerror(errno));
 	char *state = xstrdup("backend-uri=file://tpmdata");
 	char *ctrl = xasprintf("type=unixio,fd=%d", lfd);
 	char *logarg = xasprintf("fd=%d,level=1", logfd);

@@ -174,16 +174,7 @@ fi
 # ---- shell completion ------------------------------------------------------------------
 mkdir -p "$T/comp"
 : >"$T/comp/user-data"
-cat >"$T/drive.bash" <<'EOF'
-. "$1"; shift
-COMP_WORDS=("$@")
-COMP_CWORD=$(($# - 1))
-COMP_LINE="$*"
-COMP_POINT=${#COMP_LINE}
-_utmkit "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-printf '%s\n' "${COMPREPLY[@]}" | sort -u | grep .
-EOF
-bcomp() { (cd "$T/comp" && bash "$T/drive.bash" "$VM_TOP/share/completion/utmkit.bash" "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'); }
+bcomp() { (cd "$T/comp" && bash_complete "$VM_TOP/share/completion/utmkit.bash" "$@"); }
 check_match "bash: vm-create --cl offers --cloud-init" "$(bcomp vm-create --cl)" '^--cloud-init$'
 check_eq "bash: vm-create --cloud-init FILE" "$(bcomp vm-create --cloud-init us)" "user-data"
 check_eq "bash: vm-create --ssh-key FILE" "$(bcomp vm-create --ssh-key us)" "user-data"

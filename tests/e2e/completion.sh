@@ -15,18 +15,7 @@ vm-create -q -N none "$T/more/my vm.utm" >/dev/null
 : >"$T/cwd/vmlinuz-test"
 cd "$T/cwd" || exit 1
 
-# The bash driver: WORD... (the last is the word under the cursor, as bash
-# splits them: "--accel=k" is "--accel" "=" "k"); prints the sorted replies.
-cat >"$T/drive.bash" <<'EOF'
-. "$1"; shift
-COMP_WORDS=("$@")
-COMP_CWORD=$(($# - 1))
-COMP_LINE="$*"
-COMP_POINT=${#COMP_LINE}
-_utmkit "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
-printf '%s\n' "${COMPREPLY[@]}" | sort -u | grep .
-EOF
-bcomp() { bash "$T/drive.bash" "$comp_dir/utmkit.bash" "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
+bcomp() { bash_complete "$comp_dir/utmkit.bash" "$@"; }
 
 # --- bash: registration -----------------------------------------------------
 for t in $tools; do

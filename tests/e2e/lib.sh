@@ -56,6 +56,21 @@ check_match() {
 }
 skip() { _n=$((_n + 1)); echo "ok $_n - # SKIP $*"; }
 
+# bash_complete SCRIPT WORD...: what utmkit's bash completion SCRIPT offers
+# for WORD... (the last is the word under the cursor, as bash splits them:
+# "--accel=k" is "--accel" "=" "k"): the sorted replies, on one line.
+bash_complete() {
+	# shellcheck disable=SC2016 # the script's own $1, $@
+	bash -c '. "$1"; shift
+COMP_WORDS=("$@")
+COMP_CWORD=$(($# - 1))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
+_utmkit "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+printf "%s\n" "${COMPREPLY[@]}" | sort -u | grep .
+' _ "$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'
+}
+
 # qemu_bg ARGV0 SOCK ERR: start the NUL-separated QEMU command line in ARGV0
 # in the background (as printed, seccomp sandbox and all, which forbids
 # -daemonize's fork); 0 once SOCK listens and QEMU lives, with $qemu_pid set.

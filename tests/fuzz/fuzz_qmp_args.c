@@ -7,7 +7,8 @@
 #include "fuzz.h"
 #include "qmp_args.h"
 
-/* In query-qmp-schema's shape; the same as tests/unit/test_qmp.c. */
+/* In query-qmp-schema's shape: tests/unit/test_qmp.c's, with a number
+ * member and builtin besides. */
 static const char schema_text[] =
     "["
     "{\"name\": \"str\", \"meta-type\": \"builtin\", \"json-type\": \"string\"},"
