@@ -47,6 +47,9 @@ endif
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(patsubst lib/%.c,$(B)/lib/%.o,$(LIB_SRC))
 TOOL_SRC := $(sort $(wildcard cmd/vm-*.c))
+# The tool layer (cmd/tool.c: exits, the option loop, the stdout check):
+# linked into every tool, never into libvm.a, which returns its errors.
+TOOL_OBJ := $(B)/tool.o
 TOOLS := $(patsubst cmd/%.c,$(BIN)/%,$(TOOL_SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
@@ -61,12 +64,16 @@ $(B)/libvm.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: cmd/%.c $(B)/libvm.a $(wildcard lib/*.h) | $(BIN)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a \
+$(TOOL_OBJ): cmd/tool.c cmd/tool.h $(wildcard lib/*.h) | $(B)/lib
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BIN)/%: cmd/%.c $(TOOL_OBJ) $(B)/libvm.a cmd/tool.h $(wildcard lib/*.h) | $(BIN)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(TOOL_OBJ) $(B)/libvm.a \
 		-Wl,-Bstatic $(LIBS_STATIC_$*) $(LIBS_STATIC) -Wl,-Bdynamic $(LIBS_$*) -lm
 
-$(B)/tests/%: tests/unit/%.c $(B)/libvm.a $(wildcard lib/*.h tests/unit/*.h) | $(B)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(B)/libvm.a -lcmocka -ledit -larchive -lplist-2.0 $(LIBS_BASE)
+# (tool.o: bundle.c's runtime paths still end through vm_err; see util.h)
+$(B)/tests/%: tests/unit/%.c $(TOOL_OBJ) $(B)/libvm.a $(wildcard lib/*.h tests/unit/*.h) | $(B)/tests
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(TOOL_OBJ) $(B)/libvm.a -lcmocka -ledit -larchive -lplist-2.0 $(LIBS_BASE)
 
 $(B)/lib $(B)/tests $(BIN):
 	mkdir -p $@

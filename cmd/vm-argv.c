@@ -1,41 +1,43 @@
 /* vm-argv: print the QEMU command line for a bundle. */
-#include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "argv.h"
+#include "tool.h"
 
-static const char usage[] =
-    "usage: vm-argv [-0] [--json] [--accel auto|kvm|tcg] [--paused] [--snapshot]\n"
-    "               [--exit-device] [--no-sandbox] [--allow-path PATH]... BUNDLE\n"
-    "Print the QEMU command line for BUNDLE, program first.\n"
-    "  -0, --null        NUL-separated words (for xargs -0)\n"
-    "  -j, --json        a JSON array of words\n"
-    "  -a, --accel A     accelerator: auto, kvm or tcg (default: the config's, then\n"
-    "                    $VM_ACCEL, then auto)\n"
-    "  -S, --paused      start with the CPUs stopped (-S)\n"
-    "  -s, --snapshot    discard disk writes (-snapshot)\n"
-    "  -x, --exit-device add isa-debug-exit so the guest sets the exit status (x86)\n"
-    "      --no-sandbox  leave out QEMU's seccomp sandbox (-sandbox)\n"
-    "      --allow-path PATH  the config may name PATH (a file or folder) outside the bundle\n"
-    "  -h, --help        this help\n"
-    "  -V, --version     print the version\n";
+enum { OPT_NO_SANDBOX = CLI_LONG_ONLY, OPT_ALLOW_PATH };
+
+static const struct cli_option options[] = {
+    CLI_FLAG('0', "null", "NUL-separated words (for xargs -0)"),
+    CLI_FLAG('j', "json", "a JSON array of words"),
+    CLI_VALUE('a', "accel", "A", "accelerator: auto, kvm or tcg (default: the config's, then\n"
+				 "$VM_ACCEL, then auto)"),
+    CLI_FLAG('S', "paused", "start with the CPUs stopped (-S)"),
+    CLI_FLAG('s', "snapshot", "discard disk writes (-snapshot)"),
+    CLI_FLAG('x', "exit-device", "add isa-debug-exit so the guest sets the exit status (x86)"),
+    CLI_FLAG(OPT_NO_SANDBOX, "no-sandbox", "leave out QEMU's seccomp sandbox (-sandbox)"),
+    CLI_VALUE(OPT_ALLOW_PATH, "allow-path", "PATH", "the config may name PATH (a file or folder) outside\n"
+						      "the bundle"),
+    CLI_FLAG('q', "quiet", "no notices, only errors"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-argv [-0] [--json] [--accel auto|kvm|tcg] [--paused] [--snapshot]\n"
+	     "               [--exit-device] [--no-sandbox] [--allow-path PATH]... BUNDLE\n",
+    .about = "Print the QEMU command line for BUNDLE, program first.\n",
+    .options = options,
+};
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"null", no_argument, NULL, '0'},	    {"json", no_argument, NULL, 'j'},
-	    {"accel", required_argument, NULL, 'a'}, {"paused", no_argument, NULL, 'S'},
-	    {"snapshot", no_argument, NULL, 's'},   {"exit-device", no_argument, NULL, 'x'},
-	    {"no-sandbox", no_argument, NULL, 'N'}, {"allow-path", required_argument, NULL, 'P'},
-	    CLI_COMMON_LONGOPTS,		    {NULL, 0, NULL, 0}};
 	enum { SHELL, NUL, JSON } mode = SHELL;
 	struct argv_opts o = ARGV_OPTS_INIT;
 	struct strv allow = {0};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "0ja:Ssx" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case '0': mode = NUL; break;
 		case 'j': mode = JSON; break;
@@ -43,13 +45,12 @@ int main(int argc, char **argv)
 		case 'S': o.paused = true; break;
 		case 's': o.snapshot = true; break;
 		case 'x': o.exit_device = true; break;
-		case 'N': o.no_sandbox = true; break;
-		case 'P': strv_push(&allow, optarg); break;
-		default: cli_common(ch, usage);
+		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
+		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
 		}
 	}
 	if (argc - optind != 1)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	struct bundle b;
 	bundle_open_or_die(&b, argv[optind]);
 	b.allow = allow;
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
 		json_object *a = json_object_new_array();
 		for (size_t i = 0; i < av.n; i++)
 			json_object_array_add(a, json_object_new_string(av.v[i]));
-		puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		print_json(stdout, a, CLI_JSON_COMPACT);
 		json_object_put(a);
 	} else if (mode == NUL) {
 		for (size_t i = 0; i < av.n; i++)
@@ -88,7 +89,5 @@ int main(int argc, char **argv)
 	}
 	strv_free(&av);
 	bundle_close(&b);
-	if (fflush(stdout) == EOF || ferror(stdout))
-		vm_err(EXIT_FAIL, "stdout");
 	return 0;
 }

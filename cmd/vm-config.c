@@ -1,5 +1,4 @@
 /* vm-config: read and change a bundle's configuration. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,23 +6,32 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "tool.h"
 
-static const char usage[] =
-    "usage: vm-config [-q] BUNDLE get KEY\n"
-    "       vm-config [-q] BUNDLE set KEY VALUE [KEY VALUE ...]\n"
-    "       vm-config [-q] BUNDLE add KEY VALUE\n"
-    "       vm-config [-q] BUNDLE unset KEY ...\n"
-    "       vm-config [-q] BUNDLE show [--json] [--raw]\n"
-    "       vm-config [-q] BUNDLE validate\n"
-    "       vm-config [-q] BUNDLE edit\n"
-    "       vm-config [-q] BUNDLE upgrade   (a UTM 3 bundle to UTM 4's format)\n"
-    "       vm-config keys\n"
-    "Keys are paths: memory, cpus, drive.cd0.interface, net.net0.forward ...\n"
-    "(vm-config keys lists them all).\n"
-    "  -j, --json      show: every field as JSON\n"
-    "  -r, --raw       show: only what the file sets, without defaults\n"
-    "  -h, --help      this help\n"
-    "  -V, --version   print the version\n";
+static const struct cli_option options[] = {
+    CLI_FLAG('j', "json", "show: every field as JSON"),
+    CLI_FLAG('r', "raw", "show: only what the file sets, without defaults"),
+    CLI_FLAG('q', "quiet", "validate, upgrade: print nothing on success"),
+    CLI_END,
+};
+
+/* IN_ORDER: stop at the bundle, so values like "-3" reach the verb; show's
+ * own options may follow it */
+static const struct cli_spec cli = {
+    .usage = "usage: vm-config [-q] BUNDLE get KEY\n"
+	     "       vm-config [-q] BUNDLE set KEY VALUE [KEY VALUE ...]\n"
+	     "       vm-config [-q] BUNDLE add KEY VALUE\n"
+	     "       vm-config [-q] BUNDLE unset KEY ...\n"
+	     "       vm-config [-q] BUNDLE show [--json] [--raw]\n"
+	     "       vm-config [-q] BUNDLE validate\n"
+	     "       vm-config [-q] BUNDLE edit\n"
+	     "       vm-config [-q] BUNDLE upgrade   (a UTM 3 bundle to UTM 4's format)\n"
+	     "       vm-config keys\n",
+    .about = "Keys are paths: memory, cpus, drive.cd0.interface, net.net0.forward ...\n"
+	     "(vm-config keys lists them all).\n",
+    .options = options,
+    .flags = CLI_IN_ORDER,
+};
 
 static const char *const type_names[] = {"string", "enum", "integer", "size (MiB)", "boolean", "list"};
 
@@ -137,19 +145,12 @@ static int cmd_edit(struct bundle *b)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-						 {"raw", no_argument, NULL, 'r'},
-						 CLI_COMMON_LONGOPTS,
-						 {NULL, 0, NULL, 0}};
 	bool json = false, raw = false;
 	int ch;
-	/* "+": stop at the bundle, so values like "-3" reach the verb; show's own
-	 * options may follow it */
-	while ((ch = getopt_long(argc, argv, "+jr" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 'j': json = true; break;
 		case 'r': raw = true; break;
-		default: cli_common(ch, usage);
 		}
 	}
 	argc -= optind;
@@ -161,14 +162,14 @@ int main(int argc, char **argv)
 			else if (!strcmp(argv[i], "--raw") || !strcmp(argv[i], "-r"))
 				raw = true;
 			else
-				usage_exit(usage, EXIT_USAGE);
+				tool_usage_error(&cli);
 		}
 		argc = 2;
 	}
 	if (argc == 1 && !strcmp(argv[0], "keys"))
 		return cmd_keys();
 	if (argc < 2)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	const char *verb = argv[1];
 	static const char *const writers[] = {"set", "add", "unset", "edit", "upgrade", NULL};
 	static const char *const verbs[] = {"get", "set", "add", "unset", "show", "validate", "edit", "upgrade", NULL};
@@ -177,7 +178,7 @@ int main(int argc, char **argv)
 	if ((!strcmp(verb, "get") && argc != 3) || (!strcmp(verb, "set") && (argc < 4 || argc % 2)) ||
 	    (!strcmp(verb, "add") && argc != 4) || (!strcmp(verb, "unset") && argc < 3) ||
 	    (str_in(verb, (const char *const[]){"show", "validate", "edit", "upgrade", NULL}) && argc != 2))
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 
 	struct bundle b;
 	bundle_open_flags_or_die(&b, argv[0], str_in(verb, writers) ? BUNDLE_LOCK : 0);
@@ -230,11 +231,15 @@ int main(int argc, char **argv)
 			config_copy(&eff, &b.cfg);
 		else
 			bundle_effective_config(&b, &eff);
-		char *text = json ? config_format_json(&eff, isatty(1)) : config_format_vmconf(&eff);
-		fputs(text, stdout);
-		if (json)
-			putchar('\n');
-		free(text);
+		if (json) {
+			struct json_object *j = config_json(&eff);
+			print_json(stdout, j, CLI_JSON_AUTO);
+			json_object_put(j);
+		} else {
+			char *text = config_format_vmconf(&eff);
+			fputs(text, stdout);
+			free(text);
+		}
 		config_free(&eff);
 	} else if (!strcmp(verb, "validate")) {
 		status = valid_or_report(&b, &b.cfg) ? 0 : EXIT_FAIL;
@@ -252,7 +257,5 @@ int main(int argc, char **argv)
 		}
 	}
 	bundle_close(&b);
-	if (fflush(stdout) == EOF)
-		vm_err(EXIT_FAIL, "stdout");
 	return status;
 }

@@ -1,6 +1,5 @@
 /* vm-create: make a new bundle from flags, or import one from an archive. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,42 +11,50 @@
 #include "cloudinit.h"
 #include "firmware.h"
 #include "proc.h"
+#include "tool.h"
 
-static const char usage[] =
-    "usage: vm-create [options] PATH[.utm]\n"
-    "       vm-create --from ARCHIVE [--keep-identity] PATH[.utm]\n"
-    "Make a new VM bundle and print its path.\n"
-    "  -n, --name NAME        display name (default: from PATH)\n"
-    "  -a, --arch ARCH        x86_64 (default), aarch64, riscv64, ppc, m68k, ...\n"
-    "  -M, --machine TYPE     QEMU machine type (default: per architecture)\n"
-    "  -m, --memory SIZE      memory, e.g. 512M or 2G (default 512M)\n"
-    "  -c, --cpus N           virtual CPUs (default 1)\n"
-    "  -d, --disk SIZE        a new qcow2 disk in Data/ (repeatable)\n"
-    "  -C, --cdrom FILE       a CD-ROM drive with FILE (repeatable; - for an empty drive)\n"
-    "  -k, --kernel FILE      kernel for direct boot (copied into Data/)\n"
-    "  -i, --initrd FILE      initial ramdisk (copied into Data/)\n"
-    "  -A, --append CMDLINE   kernel command line\n"
-    "  -f, --firmware TYPE    bios, uefi or none\n"
-    "  -N, --net MODE         user, none, tap:IF, bridge:BR, socket:HOST:PORT,\n"
-    "                         listen:HOST:PORT, mcast:ADDR:PORT (repeatable; default user)\n"
-    "  -F, --forward RULE     port forward on the last user network, e.g. tcp:2222-:22\n"
-    "  -D, --display TYPE     none (default), vnc or spice (a unix socket)\n"
-    "  -e, --extra ARG        extra QEMU argument (repeatable)\n"
-    "  -s, --set KEY=VALUE    any configuration key (see vm-config(1); repeatable)\n"
-    "      --cloud-init USER_DATA\n"
-    "                         a cloud-init NoCloud seed, Data/seed.iso (label cidata), on\n"
-    "                         a CD-ROM drive named seed: USER_DATA as given (#cloud-config,\n"
-    "                         #! ...), meta-data with the UUID and name\n"
-    "      --meta-data FILE   with --cloud-init: this meta-data instead\n"
-    "      --ssh-key FILE     with --cloud-init: authorize the SSH public key(s) in FILE\n"
-    "                         for the image's default user (repeatable)\n"
-    "      --network-config FILE\n"
-    "                         with --cloud-init: network configuration for the seed\n"
-    "      --from ARCHIVE     import a bundle from a .utm.zip, .zip or .tar[.gz|.zst|...]\n"
-    "                         (- for stdin); no other configuration options\n"
-    "      --keep-identity    with --from: keep the UUID and MAC addresses\n"
-    "  -h, --help             this help\n"
-    "  -V, --version          print the version\n";
+enum { OPT_FROM = CLI_LONG_ONLY, OPT_KEEP_ID, OPT_CLOUD_INIT, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG };
+
+static const struct cli_option options[] = {
+    CLI_VALUE('n', "name", "NAME", "display name (default: from PATH)"),
+    CLI_VALUE('a', "arch", "ARCH", "x86_64 (default), aarch64, riscv64, ppc, m68k, ..."),
+    CLI_VALUE('M', "machine", "TYPE", "QEMU machine type (default: per architecture)"),
+    CLI_VALUE('m', "memory", "SIZE", "memory, e.g. 512M or 2G (default 512M)"),
+    CLI_VALUE('c', "cpus", "N", "virtual CPUs (default 1)"),
+    CLI_VALUE('d', "disk", "SIZE", "a new qcow2 disk in Data/ (repeatable)"),
+    CLI_VALUE('C', "cdrom", "FILE", "a CD-ROM drive with FILE (repeatable; - for an empty drive)"),
+    CLI_VALUE('k', "kernel", "FILE", "kernel for direct boot (copied into Data/)"),
+    CLI_VALUE('i', "initrd", "FILE", "initial ramdisk (copied into Data/)"),
+    CLI_VALUE('A', "append", "CMDLINE", "kernel command line"),
+    CLI_VALUE('f', "firmware", "TYPE", "bios, uefi or none"),
+    CLI_VALUE('N', "net", "MODE", "user, none, tap:IF, bridge:BR, socket:HOST:PORT,\n"
+				  "listen:HOST:PORT, mcast:ADDR:PORT (repeatable; default user)"),
+    CLI_VALUE('F', "forward", "RULE", "port forward on the last user network, e.g. tcp:2222-:22"),
+    CLI_VALUE('D', "display", "TYPE", "none (default), vnc or spice (a unix socket)"),
+    CLI_VALUE('e', "extra", "ARG", "extra QEMU argument (repeatable)"),
+    CLI_VALUE('s', "set", "KEY=VALUE", "any configuration key (see vm-config(1); repeatable)"),
+    CLI_VALUE(OPT_CLOUD_INIT, "cloud-init", "USER_DATA",
+	      "a cloud-init NoCloud seed, Data/seed.iso (label cidata), on\n"
+	      "a CD-ROM drive named seed: USER_DATA as given (#cloud-config,\n"
+	      "#! ...), meta-data with the UUID and name"),
+    CLI_VALUE(OPT_META_DATA, "meta-data", "FILE", "with --cloud-init: this meta-data instead"),
+    CLI_VALUE(OPT_SSH_KEY, "ssh-key", "FILE", "with --cloud-init: authorize the SSH public key(s) in FILE\n"
+					      "for the image's default user (repeatable)"),
+    CLI_VALUE(OPT_NETWORK_CONFIG, "network-config", "FILE", "with --cloud-init: network configuration for the seed"),
+    CLI_VALUE(OPT_FROM, "from", "ARCHIVE", "import a bundle from a .utm.zip, .zip or .tar[.gz|.zst|...]\n"
+					   "(- for stdin); no other configuration options"),
+    CLI_FLAG(OPT_KEEP_ID, "keep-identity", "with --from: keep the UUID and MAC addresses"),
+    CLI_FLAG('q', "quiet", "do not print the new bundle's path"),
+    CLI_FLAG('v', "verbose", "with --from: name each entry on stderr"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-create [options] PATH[.utm]\n"
+	     "       vm-create --from ARCHIVE [--keep-identity] PATH[.utm]\n",
+    .about = "Make a new VM bundle and print its path.\n",
+    .options = options,
+};
 
 struct plan {
 	struct strv disks;  /* sizes, in bytes, as decimal strings */
@@ -175,8 +182,6 @@ static void add_net(struct vm_config *c, const char *spec)
 	free(id);
 }
 
-enum { OPT_FROM = 0x100, OPT_KEEP_ID, OPT_CLOUD_INIT, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG };
-
 /* --from: the bundle comes whole from the archive (lib/archive.c). */
 static int import_main(const char *from, char *path, int flags, int nconfig)
 {
@@ -203,21 +208,6 @@ static int import_main(const char *from, char *path, int flags, int nconfig)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, 'n'},	 {"arch", required_argument, NULL, 'a'},
-	    {"machine", required_argument, NULL, 'M'},	 {"memory", required_argument, NULL, 'm'},
-	    {"cpus", required_argument, NULL, 'c'},	 {"disk", required_argument, NULL, 'd'},
-	    {"cdrom", required_argument, NULL, 'C'},	 {"kernel", required_argument, NULL, 'k'},
-	    {"initrd", required_argument, NULL, 'i'},	 {"append", required_argument, NULL, 'A'},
-	    {"firmware", required_argument, NULL, 'f'}, {"net", required_argument, NULL, 'N'},
-	    {"forward", required_argument, NULL, 'F'},	 {"display", required_argument, NULL, 'D'},
-	    {"extra", required_argument, NULL, 'e'},	 {"set", required_argument, NULL, 's'},
-	    {"from", required_argument, NULL, OPT_FROM}, {"keep-identity", no_argument, NULL, OPT_KEEP_ID},
-	    {"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
-	    {"meta-data", required_argument, NULL, OPT_META_DATA},
-	    {"ssh-key", required_argument, NULL, OPT_SSH_KEY},
-	    {"network-config", required_argument, NULL, OPT_NETWORK_CONFIG},
-	    CLI_COMMON_LONGOPTS,			 {NULL, 0, NULL, 0}};
 	const char *from = NULL;
 	int import_flags = 0, nconfig = 0;
 	struct vm_config c;
@@ -228,9 +218,8 @@ int main(int argc, char **argv)
 	bool nets_given = false;
 	config_init(&c);
 	int ch;
-	while ((ch = getopt_long(argc, argv, "n:a:M:m:c:d:C:k:i:A:f:N:F:D:e:s:" CLI_COMMON_SHORTOPTS, longopts,
-				 NULL)) != -1) {
-		if (ch != OPT_FROM && ch != OPT_KEEP_ID && ch != 'q' && ch != 'v' && ch != '?')
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
+		if (ch != OPT_FROM && ch != OPT_KEEP_ID)
 			nconfig++;
 		switch (ch) {
 		case OPT_FROM: from = optarg; break;
@@ -265,11 +254,10 @@ int main(int argc, char **argv)
 			set_or_die(&c, optarg, eq + 1);
 			break;
 		}
-		default: cli_common(ch, usage);
 		}
 	}
 	if (argc - optind != 1)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 
 	const char *arg = argv[optind];
 	size_t alen = strlen(arg);

@@ -28,6 +28,7 @@
 #include "offline.h"
 #include "qmp.h"
 #include "runtime.h"
+#include "tool.h"
 
 static const char usage[] =
     "usage: vm-disk [options] BUNDLE list [--json]\n"

@@ -3,7 +3,6 @@
  * file alone. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +15,20 @@
 #include "argv.h"
 #include "bundle.h"
 #include "runtime.h"
+#include "tool.h"
 
-static const char usage[] =
-    "usage: vm-ls [options] [DIR|BUNDLE...]\n"
-    "List the VM bundles in each DIR (default: the folders of $VM_PATH, else .)\n"
-    "with their state: stopped, running or paused, QEMU's pid and the accelerator.\n"
-    "  -j, --json        a JSON array, with the runtime sockets of running VMs\n"
-    "  -q, --quiet       no warnings about unreadable bundles\n"
-    "  -h, --help        this help\n"
-    "  -V, --version     print the version\n";
+static const struct cli_option options[] = {
+    CLI_FLAG('j', "json", "a JSON array, with the runtime sockets of running VMs"),
+    CLI_FLAG('q', "quiet", "no warnings about unreadable bundles"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-ls [options] [DIR|BUNDLE...]\n",
+    .about = "List the VM bundles in each DIR (default: the folders of $VM_PATH, else .)\n"
+	     "with their state: stopped, running or paused, QEMU's pid and the accelerator.\n",
+    .options = options,
+};
 
 #define QMP_MS 1000
 
@@ -112,7 +116,8 @@ static int scan_dir(struct row **rows, size_t *n, const char *dir, bool explicit
 	return 0;
 }
 
-static struct json_object *jstr(const char *s)
+/* A JSON string, or null for NULL. */
+static struct json_object *json_str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
 }
@@ -130,28 +135,28 @@ static struct json_object *rt_path(const struct row *r, const char *name)
 static struct json_object *row_json(const struct row *r)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", jstr(r->name));
-	json_object_object_add(o, "path", jstr(r->path));
+	json_object_object_add(o, "name", json_str_or_null(r->name));
+	json_object_object_add(o, "path", json_str_or_null(r->path));
 	if (r->error) {
 		json_object_object_add(o, "state", json_object_new_string("invalid"));
-		json_object_object_add(o, "error", jstr(r->error));
+		json_object_object_add(o, "error", json_str_or_null(r->error));
 		return o;
 	}
-	json_object_object_add(o, "uuid", jstr(r->uuid));
-	json_object_object_add(o, "arch", jstr(r->arch));
+	json_object_object_add(o, "uuid", json_str_or_null(r->uuid));
+	json_object_object_add(o, "arch", json_str_or_null(r->arch));
 	json_object_object_add(o, "cpus", json_object_new_int64(r->cpus));
 	json_object_object_add(o, "memory_mib", json_object_new_int64(r->memory));
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(r->st.state)));
-	json_object_object_add(o, "qmp_status", jstr(r->st.qmp_status));
+	json_object_object_add(o, "qmp_status", json_str_or_null(r->st.qmp_status));
 	json_object_object_add(o, "pid", r->st.pid ? json_object_new_int(r->st.pid) : NULL);
-	json_object_object_add(o, "accel", r->st.state == VM_STOPPED ? NULL : jstr(r->st.accel));
+	json_object_object_add(o, "accel", r->st.state == VM_STOPPED ? NULL : json_str_or_null(r->st.accel));
 	if (r->st.error)
-		json_object_object_add(o, "error", jstr(r->st.error));
-	json_object_object_add(o, "runtime_dir", jstr(r->st.dir));
+		json_object_object_add(o, "error", json_str_or_null(r->st.error));
+	json_object_object_add(o, "runtime_dir", json_str_or_null(r->st.dir));
 	json_object_object_add(o, "qmp", rt_path(r, RT_QMP));
 	json_object_object_add(o, "console", r->console_socket ? rt_path(r, RT_CONSOLE) : NULL);
 	json_object_object_add(o, "console_log", rt_path(r, RT_CONSOLE_LOG));
-	json_object_object_add(o, "display", jstr(r->display));
+	json_object_object_add(o, "display", json_str_or_null(r->display));
 	const char *ds = !r->display ? NULL
 			 : !strcmp(r->display, "vnc") ? RT_VNC
 			 : !strcmp(r->display, "spice") ? RT_SPICE
@@ -199,17 +204,11 @@ static void print_table(const struct row *rows, size_t n)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    CLI_COMMON_LONGOPTS,
-	    {NULL, 0, NULL, 0},
-	};
 	bool json = false;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "j" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 'j': json = true; break;
-		default: cli_common(ch, usage);
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -250,8 +249,7 @@ int main(int argc, char **argv)
 		struct json_object *a = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(a, row_json(&rows[i]));
-		puts(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
+		print_json(stdout, a, CLI_JSON_PRETTY);
 		json_object_put(a);
 	} else if (n) {
 		print_table(rows, n);
@@ -268,7 +266,5 @@ int main(int argc, char **argv)
 	}
 	free(rows);
 	strv_free(&dirs);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		status = EXIT_FAIL;
 	return status;
 }

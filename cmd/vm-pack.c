@@ -1,6 +1,5 @@
 /* vm-pack: pack a bundle into an archive that vm-create --from (and UTM, for
  * .utm.zip) imports. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,23 @@
 #include "archive.h"
 #include "bundle.h"
 #include "runtime.h"
+#include "tool.h"
 
-static const char usage[] =
-    "usage: vm-pack [options] BUNDLE OUT\n"
-    "Pack a VM bundle into an archive: OUT.utm.zip (as UTM shares them), .zip, .tar,\n"
-    ".tar.gz, .tar.zst, .tar.xz or .tar.bz2; OUT - writes to stdout.\n"
-    "  -F, --format FMT       zip, tar, tar.gz, tar.zst, tar.xz or tar.bz2\n"
-    "                         (default: from OUT's name; needed for -)\n"
-    "  -f, --force            replace OUT if it exists\n"
-    "  -q, --quiet            no progress, no notices\n"
-    "  -v, --verbose          name each entry on stderr\n"
-    "  -h, --help             this help\n"
-    "  -V, --version          print the version\n";
+static const struct cli_option options[] = {
+    CLI_VALUE('F', "format", "FMT", "zip, tar, tar.gz, tar.zst, tar.xz or tar.bz2\n"
+				    "(default: from OUT's name; needed for -)"),
+    CLI_FLAG('f', "force", "replace OUT if it exists"),
+    CLI_FLAG('q', "quiet", "no progress, no notices"),
+    CLI_FLAG('v', "verbose", "name each entry on stderr"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-pack [options] BUNDLE OUT\n",
+    .about = "Pack a VM bundle into an archive: OUT.utm.zip (as UTM shares them), .zip, .tar,\n"
+	     ".tar.gz, .tar.zst, .tar.xz or .tar.bz2; OUT - writes to stdout.\n",
+    .options = options,
+};
 
 /* A running VM's disks change under us: refuse. Only bundles whose
  * configuration this build reads have a runtime directory to look at. */
@@ -42,13 +46,9 @@ static void refuse_running(const char *path)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"format", required_argument, NULL, 'F'},
-						 {"force", no_argument, NULL, 'f'},
-						 CLI_COMMON_LONGOPTS,
-						 {NULL, 0, NULL, 0}};
 	enum pack_format fmt = PACK_NONE;
 	int flags = 0, ch;
-	while ((ch = getopt_long(argc, argv, "F:f" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 'F':
 			fmt = pack_format_parse(optarg);
@@ -57,11 +57,10 @@ int main(int argc, char **argv)
 					optarg);
 			break;
 		case 'f': flags |= PACK_FORCE; break;
-		default: cli_common(ch, usage);
 		}
 	}
 	if (argc - optind != 2)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	const char *name = argv[optind], *out = argv[optind + 1];
 	if (fmt == PACK_NONE) {
 		if (!strcmp(out, "-"))

@@ -5,7 +5,6 @@
  * own schema (query-qmp-schema). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <histedit.h>
 #include <limits.h>
 #include <locale.h>
@@ -25,26 +24,32 @@
 #include "bundle.h"
 #include "qmp.h"
 #include "qmp_args.h"
+#include "tool.h"
 #include "util.h"
 
-static const char usage[] =
-    "usage: vm-qmp [options] BUNDLE COMMAND [KEY=VALUE ...]\n"
-    "       vm-qmp [options] BUNDLE -\n"
-    "       vm-qmp [options] BUNDLE --hmp 'COMMAND LINE'\n"
-    "       vm-qmp [options] BUNDLE --events\n"
-    "       vm-qmp [options] BUNDLE --wait-event NAME [COMMAND [KEY=VALUE ...]]\n"
-    "       vm-qmp [options] BUNDLE              (a REPL on a terminal)\n"
-    "  -s, --socket PATH     talk to this QMP socket; no BUNDLE is given\n"
-    "  -a, --args JSON       the command's arguments as one JSON object\n"
-    "  -H, --hmp LINE        run a human monitor command and print its text\n"
-    "  -e, --events          print events as JSON lines until interrupted\n"
-    "  -w, --wait-event NAME wait for one event NAME and print it\n"
-    "  -t, --timeout S       give up after S seconds (0: never); exit status 3\n"
-    "  -p, --pretty          indented JSON (the default on a terminal)\n"
-    "  -c, --compact         one-line JSON (the default in a pipe)\n"
-    "  -q, --quiet           do not print return values\n"
-    "  -v, --verbose         say more\n"
-    "  -h, --help, -V, --version\n";
+static const struct cli_option options[] = {
+    CLI_VALUE('s', "socket", "PATH", "talk to this QMP socket; no BUNDLE is given"),
+    CLI_VALUE('a', "args", "JSON", "the command's arguments as one JSON object"),
+    CLI_VALUE('H', "hmp", "LINE", "run a human monitor command and print its text"),
+    CLI_FLAG('e', "events", "print events as JSON lines until interrupted"),
+    CLI_VALUE('w', "wait-event", "NAME", "wait for one event NAME and print it"),
+    CLI_VALUE('t', "timeout", "S", "give up after S seconds (0: no timeout, wait forever);\n"
+				   "exit status 3"),
+    CLI_FLAG('p', "pretty", "indented JSON (the default on a terminal)"),
+    CLI_FLAG('c', "compact", "one-line JSON (the default in a pipe)"),
+    CLI_FLAG('q', "quiet", "do not print return values"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-qmp [options] BUNDLE COMMAND [KEY=VALUE ...]\n"
+	     "       vm-qmp [options] BUNDLE -\n"
+	     "       vm-qmp [options] BUNDLE --hmp 'COMMAND LINE'\n"
+	     "       vm-qmp [options] BUNDLE --events\n"
+	     "       vm-qmp [options] BUNDLE --wait-event NAME [COMMAND [KEY=VALUE ...]]\n"
+	     "       vm-qmp [options] BUNDLE              (a REPL on a terminal)\n",
+    .options = options,
+};
 
 #define DEFAULT_TIMEOUT_MS 30000
 /* QEMU greets at once; silence means another client holds the monitor. */
@@ -52,50 +57,9 @@ static const char usage[] =
 /* how long the session monitor gets to greet before qmp.sock is used */
 #define SESSION_TRY_MS 1000
 
-static int timeout_ms = DEFAULT_TIMEOUT_MS; /* -1: none */
+static int timeout_ms = DEFAULT_TIMEOUT_MS; /* CLI_FOREVER: none */
 static bool timeout_set;
 static bool pretty;
-
-/* Indented JSON. json-c's own pretty printer spreads {} and [] over two
- * lines; this one keeps them whole and indents by two. */
-static void pretty_json(FILE *f, struct json_object *v, int indent)
-{
-	const int plain = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
-	if (json_object_is_type(v, json_type_object) && json_object_object_length(v) > 0) {
-		bool first = true;
-		fputs("{\n", f);
-		json_object_object_foreach(v, key, val)
-		{
-			struct json_object *k = json_object_new_string(key);
-			fprintf(f, "%s%*s%s: ", first ? "" : ",\n", indent + 2, "",
-				json_object_to_json_string_ext(k, plain));
-			json_object_put(k);
-			pretty_json(f, val, indent + 2);
-			first = false;
-		}
-		fprintf(f, "\n%*s}", indent, "");
-	} else if (json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0) {
-		fputs("[\n", f);
-		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			fprintf(f, "%s%*s", i ? ",\n" : "", indent + 2, "");
-			pretty_json(f, json_object_array_get_idx(v, i), indent + 2);
-		}
-		fprintf(f, "\n%*s]", indent, "");
-	} else {
-		fputs(json_object_to_json_string_ext(v, plain), f);
-	}
-}
-
-static void print_json(FILE *f, struct json_object *v, bool indent)
-{
-	if (indent)
-		pretty_json(f, v, 0);
-	else
-		fputs(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE),
-		      f);
-	putc('\n', f);
-}
 
 static long long mono_ms(void)
 {
@@ -104,30 +68,12 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Seconds, fractions allowed ("0.5"); 0 means no timeout (-1). */
-static int parse_timeout(const char *s)
-{
-	char *end;
-	errno = 0;
-	double d = strtod(s, &end);
-	if (end == s || *end || errno || !isfinite(d) || d < 0 || d * 1000 > INT_MAX)
-		vm_errx(EXIT_USAGE, "--timeout %s: expected seconds, 0 to %d", s, INT_MAX / 1000);
-	return d == 0 ? -1 : (int)ceil(d * 1000);
-}
-
 /* HMP text as Unix text: QEMU ends its lines with \r\n. */
 static void put_hmp_text(FILE *f, const char *s)
 {
 	for (; *s; s++)
 		if (!(s[0] == '\r' && s[1] == '\n'))
 			putc(*s, f);
-}
-
-static int finish(int status)
-{
-	if (fflush(stdout) == EOF || ferror(stdout))
-		vm_err(EXIT_FAIL, "stdout");
-	return status;
 }
 
 /* ---- one-shot, HMP, events ---- */
@@ -163,7 +109,7 @@ static int run_oneshot(struct qmp *q, int argc, char **argv, const char *args_js
 		    json_object_is_type(ret, json_type_string) && pretty)
 			put_hmp_text(stdout, json_object_get_string(ret));
 		else
-			print_json(stdout, ret, pretty);
+			print_json(stdout, ret, pretty ? CLI_JSON_PRETTY : CLI_JSON_COMPACT);
 	}
 	json_object_put(ret);
 	return EXIT_OK;
@@ -214,7 +160,7 @@ static int run_events(struct qmp *q)
 			free(err);
 			return status;
 		}
-		print_json(stdout, ev, false);
+		print_json(stdout, ev, CLI_JSON_COMPACT);
 		json_object_put(ev);
 		if (fflush(stdout) == EOF)
 			vm_err(EXIT_FAIL, "stdout");
@@ -248,7 +194,7 @@ static int run_wait_event(struct qmp *q, const char *name, int argc, char **argv
 		return EXIT_FAIL;
 	}
 	if (!vm_quiet)
-		print_json(stdout, ev, pretty);
+		print_json(stdout, ev, pretty ? CLI_JSON_PRETTY : CLI_JSON_COMPACT);
 	json_object_put(ev);
 	return EXIT_OK;
 }
@@ -345,7 +291,7 @@ static int run_pipe(struct qmp *q)
 			}
 			if (json_object_object_get_ex(msg, "error", NULL))
 				failed = true;
-			print_json(stdout, msg, false);
+			print_json(stdout, msg, CLI_JSON_COMPACT);
 			json_object_put(msg);
 			pq.head++;
 		}
@@ -517,7 +463,7 @@ static void print_events(bool typing)
 		if (typing && !any)
 			erase_input();
 		any = true;
-		print_json(stdout, ev, false);
+		print_json(stdout, ev, CLI_JSON_COMPACT);
 		json_object_put(ev);
 	}
 	if (qmp_is_closed(R.q) && !R.closed) {
@@ -767,7 +713,7 @@ static void repl_line(const char *line)
 		    json_object_is_type(v, json_type_string))
 			put_hmp_text(stdout, json_object_get_string(v));
 		else if (!vm_quiet)
-			print_json(stdout, v, pretty);
+			print_json(stdout, v, pretty ? CLI_JSON_PRETTY : CLI_JSON_COMPACT);
 	}
 out:
 	free(err);
@@ -902,24 +848,11 @@ static int run_repl(struct qmp *q, const char *name)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    CLI_COMMON_LONGOPTS,
-	    {"args", required_argument, NULL, 'a'},
-	    {"compact", no_argument, NULL, 'c'},
-	    {"events", no_argument, NULL, 'e'},
-	    {"hmp", required_argument, NULL, 'H'},
-	    {"pretty", no_argument, NULL, 'p'},
-	    {"socket", required_argument, NULL, 's'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"wait-event", required_argument, NULL, 'w'},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *sock_opt = NULL, *args_json = NULL, *hmp = NULL, *wait_event = NULL;
 	bool events = false;
 	int want_pretty = -1, ch;
 
-	while ((ch = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "a:ceH:ps:t:w:", longopts,
-				 NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 'a': args_json = optarg; break;
 		case 'c': want_pretty = 0; break;
@@ -928,17 +861,16 @@ int main(int argc, char **argv)
 		case 'p': want_pretty = 1; break;
 		case 's': sock_opt = optarg; break;
 		case 't':
-			timeout_ms = parse_timeout(optarg);
+			timeout_ms = tool_seconds("--timeout", optarg);
 			timeout_set = true;
 			break;
 		case 'w': wait_event = optarg; break;
-		default: cli_common(ch, usage);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (!sock_opt && argc < 1)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	const char *bundle_arg = sock_opt ? NULL : argv[0];
 	if (!sock_opt) {
 		argc--;
@@ -948,7 +880,7 @@ int main(int argc, char **argv)
 	if ((events + !!hmp + !!wait_event) > 1 || ((events || hmp) && argc > 0) ||
 	    (args_json && argc == 0) || (argc > 1 && strcmp(argv[0], "-") == 0) ||
 	    (wait_event && argc > 0 && strcmp(argv[0], "-") == 0))
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	pretty = want_pretty >= 0 ? want_pretty : isatty(STDOUT_FILENO);
 
 	struct bundle b;
@@ -1014,5 +946,5 @@ int main(int argc, char **argv)
 		bundle_close(&b);
 	free(sock);
 	free(name);
-	return finish(status);
+	return status;
 }

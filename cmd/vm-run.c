@@ -36,6 +36,7 @@
 #include "firmware.h"
 #include "qmp.h"
 #include "runtime.h"
+#include "tool.h"
 
 static const char usage[] =
     "usage: vm-run [options] BUNDLE\n"

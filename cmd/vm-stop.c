@@ -15,6 +15,7 @@
 #include "bundle.h"
 #include "qmp.h"
 #include "runtime.h"
+#include "tool.h"
 
 static const char usage[] =
     "usage: vm-stop [options] BUNDLE...\n"

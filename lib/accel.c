@@ -503,7 +503,7 @@ int accel_cache_parse(const char *text, const char *boot_id, const char *dev, bo
 		return -1;
 	*reason = strndup(f[3], len[3]);
 	if (!*reason)
-		vm_err(EXIT_FAIL, "strndup");
+		vm_oom();
 	return 0;
 }
 

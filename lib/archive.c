@@ -326,7 +326,7 @@ static int pack_fail(struct packer *p, const char *rel, const char *fmt, ...)
 	va_start(ap, fmt);
 	char *msg;
 	if (vasprintf(&msg, fmt, ap) < 0)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	va_end(ap);
 	char *name = printable(rel);
 	p->err = rel ? xasprintf("%s/%s: %s", p->bundle, name, msg) : xasprintf("%s: %s", p->out, msg);
@@ -413,7 +413,7 @@ static struct archive_entry *new_entry(struct packer *p, const char *rel, const 
 {
 	struct archive_entry *e = archive_entry_new();
 	if (!e)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	char *name = *rel ? xasprintf("%s/%s%s", p->top, rel, S_ISDIR(st->st_mode) ? "/" : "")
 			  : xasprintf("%s/", p->top);
 	archive_entry_copy_pathname(e, name);
@@ -734,7 +734,7 @@ static int setup_writer(struct packer *p, int fd)
 {
 	struct archive *a = p->a = archive_write_new();
 	if (!a)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	int r = ARCHIVE_OK;
 	if (p->f == PACK_ZIP) {
 		r = archive_write_set_format_zip(a);
@@ -901,7 +901,7 @@ static int unpack_fail(struct unpacker *u, const char *fmt, ...)
 	va_start(ap, fmt);
 	char *msg;
 	if (vasprintf(&msg, fmt, ap) < 0)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	va_end(ap);
 	u->err = u->entry ? xasprintf("%s: %s: %s", u->archive, u->entry, msg)
 			  : xasprintf("%s: %s", u->archive, msg);
@@ -1182,7 +1182,7 @@ int bundle_unpack(const char *archive, const char *dir, int flags, char **top, c
 		total = (uint64_t)st.st_size;
 	u.a = archive_read_new();
 	if (!u.a)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	/* the compressors vm-pack writes, and lz4; not support_filter_all,
 	 * whose rarer filters run external programs on the input */
 	archive_read_support_filter_gzip(u.a);

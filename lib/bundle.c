@@ -148,21 +148,6 @@ int bundle_open(struct bundle *b, const char *arg, char **err)
 	return bundle_open_flags(b, arg, 0, err);
 }
 
-void bundle_open_flags_or_die(struct bundle *b, const char *arg, int flags)
-{
-	char *err = NULL;
-	if (bundle_open_flags(b, arg, flags, &err) < 0) {
-		vm_warnx("%s", err);
-		free(err);
-		vm_exit_error(EXIT_FAIL);
-	}
-}
-
-void bundle_open_or_die(struct bundle *b, const char *arg)
-{
-	bundle_open_flags_or_die(b, arg, 0);
-}
-
 void bundle_close(struct bundle *b)
 {
 	config_free(&b->cfg);
@@ -385,23 +370,6 @@ out:
 	if (ret < 0 && create_interrupted)
 		raise(create_interrupted);
 	return ret;
-}
-
-bool bundle_name_is_safe(const char *name)
-{
-	if (!*name || name[0] == '/')
-		return false;
-	/* no ".." component anywhere */
-	const char *p = name;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return false;
-		p += n;
-		while (*p == '/')
-			p++;
-	}
-	return true;
 }
 
 /* Is path (real) at or under dir (made real where it exists)? */

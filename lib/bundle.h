@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "config_plist.h"
 
 enum bundle_format { BUNDLE_VMCONF, BUNDLE_PLIST };
 
@@ -31,9 +32,6 @@ char *bundle_find(const char *name_or_path);
 int bundle_open(struct bundle *b, const char *name_or_path, char **err);
 int bundle_open_flags(struct bundle *b, const char *name_or_path, int flags, char **err);
 void bundle_close(struct bundle *b);
-/* bundle_open, or print "TOOL: error" and exit 1. */
-void bundle_open_or_die(struct bundle *b, const char *name_or_path);
-void bundle_open_flags_or_die(struct bundle *b, const char *name_or_path, int flags);
 
 /* The config with every default filled in (a deep copy; config_free it). */
 void bundle_effective_config(const struct bundle *b, struct vm_config *out);
@@ -59,8 +57,7 @@ int bundle_create(const char *path, const struct vm_config *cfg,
 char *bundle_resolve(const struct bundle *b, const char *name, char **err);
 /* The check for an absolute host path (a shared folder): 0, or -1 with *err. */
 int bundle_check_outside(const struct bundle *b, const char *path, char **err);
-/* The same check, without a bundle: is name a safe bare/relative name? */
-bool bundle_name_is_safe(const char *name);
+/* (Whether a bare/relative name stays inside: bundle_name_is_safe, util.h.) */
 
 /* Runtime directory for this VM: $XDG_RUNTIME_DIR/vm/UUID or
  * /tmp/vm-UID/UUID, created 0700. file may be NULL for the directory. */

@@ -1,6 +1,5 @@
 /* The configuration model: the field table, defaults, key paths, validation. */
 #include "config.h"
-#include "bundle.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -369,13 +368,46 @@ void config_new_identity(struct vm_config *c)
 	}
 }
 
-/* The codec is exact, so a round trip through it is a deep copy. */
+static void field_copy(void *dst, const void *src, const struct field *f)
+{
+	void *d = (char *)dst + f->offset;
+	const void *s = (const char *)src + f->offset;
+	switch (f->type) {
+	case FT_STR:
+	case FT_ENUM:
+		*(char **)d = *(char *const *)s ? xstrdup(*(char *const *)s) : NULL;
+		break;
+	case FT_LIST:
+		*(struct strv *)d = (struct strv){0};
+		strv_copy(d, s);
+		break;
+	case FT_INT:
+	case FT_MIB:
+		*(int64_t *)d = *(const int64_t *)s;
+		break;
+	case FT_BOOL:
+		*(bool *)d = *(const bool *)s;
+		break;
+	}
+}
+
+/* Field by field through the table, as every other walk of the model. */
 void config_copy(struct vm_config *dst, const struct vm_config *src)
 {
-	char *text = config_format_vmconf(src), *err = NULL;
-	if (config_parse_vmconf(dst, src->source ? src->source : "(copy)", text, &err) < 0)
-		vm_errx(EXIT_FAIL, "internal error copying a config: %s", err);
-	free(text);
+	config_init(dst);
+	for (const struct field *f = config_sections[SEC_TOP].fields; f->key; f++)
+		field_copy(dst, src, f);
+	for (int k = SEC_DRIVE; k < SEC_COUNT; k++) {
+		const struct section_desc *sd = &config_sections[k];
+		size_t n = config_section_count(src, k);
+		for (size_t i = 0; i < n; i++) {
+			const void *from = config_section_elem(src, k, i);
+			void *to = sec_add(dst, k, *(char *const *)from);
+			for (const struct field *f = sd->fields; f->key; f++)
+				field_copy(to, from, f);
+		}
+	}
+	dst->source = src->source ? xstrdup(src->source) : NULL;
 }
 
 /* ---- key paths ---- */

@@ -1,8 +1,9 @@
 /* The configuration model: one struct for a VM, whatever file it came from.
  *
- * Every field is described once, in a table of struct field (config_keys.c):
- * the vm.conf codec, vm-config get/set/unset/show, JSON output and validation
- * all walk that table, so a new field is one line there plus its use in argv.c.
+ * Every field is described once, in a table of struct field (config.c):
+ * the codecs (config_vmconf.c, config_plist.c, config_json.c), vm-config
+ * get/set/unset/show, config_copy and validation all walk that table, so a
+ * new field is one line there plus its use in argv.c.
  * Enumerations are kept as their canonical strings; NULL means "not set" and
  * config_apply_defaults() fills what the architecture and machine imply. */
 #ifndef VM_CONFIG_H
@@ -159,7 +160,10 @@ void config_allow_path(struct vm_config *c, const char *path);
 /* Codecs. vm.conf (libconfuse): errors are "FILE:LINE: message". */
 int config_parse_vmconf(struct vm_config *c, const char *path, const char *text, char **err);
 char *config_format_vmconf(const struct vm_config *c);
-/* JSON text of every field (json-c). */
+/* Every field as JSON (json-c; config_json.c): an object to json_object_put,
+ * or its text (malloc'd). */
+struct json_object;
+struct json_object *config_json(const struct vm_config *c);
 char *config_format_json(const struct vm_config *c, bool pretty);
 
 /* Table-driven access, shared by the codecs and vm-config. */
@@ -175,51 +179,5 @@ const char *config_default_interface(const struct vm_config *c, const char *medi
 const char *config_qemu_arch(const char *arch);
 bool config_is_x86(const struct vm_config *c);
 
-/* ---- UTM's config.plist (lib/config_plist.c, libplist) ----
- * The document itself (a plist_t) is kept opaque here as void *. */
-enum plist_kind {
-	PLIST_UTM_QEMU = 1, /* Backend QEMU, ConfigurationVersion 4 */
-	PLIST_UTM_LEGACY,   /* no Backend: UTM 3's ConfigurationVersion 2 (Images/, view.plist) */
-	PLIST_UTM_APPLE,    /* Backend Apple (Virtualization.framework) */
-};
-struct plist_meta {
-	enum plist_kind kind;
-	long long version;  /* ConfigurationVersion */
-	char *readonly;     /* why writes are refused (legacy, Apple), or NULL */
-	char *not_runnable; /* why QEMU cannot run it (a macOS guest ...), or NULL */
-	const char *data_dir; /* "Data", or "Images" in a legacy bundle */
-	struct buf notices; /* lines for stderr: vmnet mode, read-only ... */
-};
-/* Parse a config.plist (XML or binary). path names the file in messages:
- * "PATH: System.Architecture: 'vax' is not one of: ...". On success *doc
- * holds the document (config_plist_free it) and meta what else was found. */
-int config_parse_plist(struct vm_config *c, const char *path, const char *data, size_t len, void **doc,
-		       struct plist_meta *meta, char **err);
-void plist_meta_free(struct plist_meta *m);
-/* Flags for writing. LENIENT: skip what config.plist cannot hold (listing
- * "key: why" lines in *skipped) instead of failing. */
-#define CONFIG_PLIST_LENIENT 1
-/* Write c into doc (a QEMU v4 document), changing only the keys of the
- * fields that differ from what doc decodes to: every other key stays as it
- * was. On failure doc may be half changed: work on a config_plist_copy. */
-int config_plist_update(void *doc, const struct vm_config *c, int flags, struct buf *skipped, const char *path,
-			char **err);
-/* A new QEMU v4 document for c (all ten sections, UTM's defaults for the
- * keys the model does not have); NULL with *err. */
-void *config_plist_new(const struct vm_config *c, int flags, struct buf *skipped, char **err);
-/* The v4 document UTM 4 makes of a legacy (ConfigurationVersion 2) one, as
- * UTMQemuConfiguration(migrating:) does; name is the bundle's name. */
-void *config_plist_upgrade(const void *legacy_doc, const struct vm_config *legacy_cfg, const char *name,
-			   const char *path, char **err);
-/* What a legacy view.plist held that has no place in config.plist (removable
- * drive paths, the shared folder), one line each, for the user. */
-void config_plist_view_notes(const char *data, size_t len, struct buf *out);
-char *config_plist_xml(const void *doc, size_t *len); /* malloc'd XML text */
-void *config_plist_copy(const void *doc);
-void config_plist_free(void *doc);
-/* Split one AdditionalArguments entry the way UTM does: on whitespace, a
- * "double-quoted" part may hold spaces, every double quote is dropped. */
-void config_split_utm_args(const char *s, struct strv *out);
-/* ---- end of config.plist ---- */
 
 #endif

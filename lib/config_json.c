@@ -35,7 +35,7 @@ static json_object *fields_json(const void *base, const struct field *fs)
 	return o;
 }
 
-char *config_format_json(const struct vm_config *c, bool pretty)
+struct json_object *config_json(const struct vm_config *c)
 {
 	json_object *root = fields_json(c, config_sections[SEC_TOP].fields);
 	for (int k = SEC_DRIVE; k < SEC_COUNT; k++) {
@@ -52,6 +52,12 @@ char *config_format_json(const struct vm_config *c, bool pretty)
 		json_object_object_add(root, key, arr);
 		free(key);
 	}
+	return root;
+}
+
+char *config_format_json(const struct vm_config *c, bool pretty)
+{
+	json_object *root = config_json(c);
 	const char *s = json_object_to_json_string_ext(
 	    root, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN) | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *out = xstrdup(s);

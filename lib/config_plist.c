@@ -3,13 +3,13 @@
  * Writes change the original document in place, only for the keys whose
  * model value differs, so every key the model does not know stays as it was. */
 #include <ctype.h>
-#include <dlfcn.h>
 #include <plist/plist.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config_plist.h"
+#include "dl.h"
 
 /* ---- libplist, loaded on first use ----
  * Most bundles are vm.conf ones, and loading libplist (and the libm it pulls
@@ -49,23 +49,33 @@ struct libplist_fns {
 #undef X
 };
 
+static struct libplist_fns plist_fns;
+static void *plist_handle;
+
+int config_plist_load(char **err)
+{
+	static const struct dl_sym syms[] = {
+#define X(f) DL_SYM(plist_fns, f),
+	    PLIST_FUNCS(X)
+#undef X
+	};
+	if (plist_handle)
+		return 0;
+	char *e = NULL;
+	plist_handle = dl_open_syms("libplist-2.0.so.3", "libplist", "Debian package libplist3", syms,
+				    sizeof syms / sizeof syms[0], &e);
+	if (!plist_handle) {
+		vm_set_err(err, "cannot read or write config.plist: %s", e);
+		free(e);
+		return -1;
+	}
+	return 0;
+}
+
+/* Only reached with a document in hand or after config_plist_load. */
 static const struct libplist_fns *libplist(void)
 {
-	static struct libplist_fns fns;
-	static bool loaded;
-	if (loaded)
-		return &fns;
-	void *h = dlopen("libplist-2.0.so.3", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		vm_errx(EXIT_FAIL, "cannot read or write config.plist: %s "
-				   "(Debian package libplist3)", dlerror());
-#define X(f)                                                                          \
-	if (!(*(void **)&fns.f = dlsym(h, #f)))                                       \
-		vm_errx(EXIT_FAIL, "libplist: no %s: %s", #f, dlerror());
-	PLIST_FUNCS(X)
-#undef X
-	loaded = true;
-	return &fns;
+	return &plist_fns;
 }
 #define plist_array_append_item(...) (libplist()->plist_array_append_item(__VA_ARGS__))
 #define plist_array_get_item(...) (libplist()->plist_array_get_item(__VA_ARGS__))
@@ -899,6 +909,8 @@ int config_parse_plist(struct vm_config *c, const char *path, const char *data, 
 	plist_t root = NULL;
 	*doc = NULL;
 	memset(meta, 0, sizeof *meta);
+	if (config_plist_load(err) < 0)
+		return -1;
 	if (len > UINT32_MAX || (plist_from_memory(data, (uint32_t)len, &root), !root)) {
 		*err = xasprintf("%s: not a valid property list (truncated or malformed XML?)", path);
 		return -1;
@@ -1467,6 +1479,8 @@ static const char skeleton[] =
 void *config_plist_new(const struct vm_config *c, int flags, struct buf *skipped, char **err)
 {
 	plist_t root = NULL;
+	if (config_plist_load(err) < 0)
+		return NULL;
 	plist_from_memory(skeleton, (uint32_t)strlen(skeleton), &root);
 	if (!root) {
 		*err = xstrdup("internal error: config.plist skeleton");
@@ -1509,7 +1523,8 @@ void config_plist_free(void *doc)
 void config_plist_view_notes(const char *data, size_t len, struct buf *out)
 {
 	plist_t root = NULL;
-	if (len > UINT32_MAX || (plist_from_memory(data, (uint32_t)len, &root), !root))
+	if (config_plist_load(NULL) < 0 || len > UINT32_MAX ||
+	    (plist_from_memory(data, (uint32_t)len, &root), !root))
 		return;
 	const char *keys[] = {"RemovableDrivesPath", "RemovableDrives", "SharedDirectoryPath", "SharedDirectory"};
 	for (int k = 0; k < 4; k++) {

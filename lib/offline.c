@@ -1,11 +1,12 @@
 /* Offline disk work through libguestfs. */
 #include "offline.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <guestfs.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dl.h"
 
 /* libguestfs is loaded when an offline command first needs it, not linked:
  * it brings some sixty shared libraries (libvirt, glib, gnutls ...) that
@@ -26,23 +27,14 @@ GFS_FUNCS(GFS_DECL)
 
 static int gfs_load(char **err)
 {
+#define GFS_SYM(n) {"guestfs_" #n, (void **)&gfs_##n},
+	static const struct dl_sym syms[] = {GFS_FUNCS(GFS_SYM)};
+#undef GFS_SYM
 	static void *lib;
-	if (lib)
-		return 0;
-	void *h = dlopen("libguestfs.so.0", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		*err = xasprintf("libguestfs is not installed (Debian package libguestfs0): %s", dlerror());
-		return -1;
-	}
-#define GFS_LOAD(n)                                                                                \
-	if (!(gfs_##n = (__typeof__(gfs_##n))dlsym(h, "guestfs_" #n))) {                           \
-		*err = xasprintf("libguestfs: guestfs_%s: missing (libguestfs too old?)", #n);      \
-		dlclose(h);                                                                        \
-		return -1;                                                                         \
-	}
-	GFS_FUNCS(GFS_LOAD)
-	lib = h;
-	return 0;
+	if (!lib)
+		lib = dl_open_syms("libguestfs.so.0", "libguestfs", "Debian package libguestfs0", syms,
+				   sizeof syms / sizeof syms[0], err);
+	return lib ? 0 : -1;
 }
 
 struct offline {

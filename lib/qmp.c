@@ -163,7 +163,7 @@ static void set_broken(struct qmp *q, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(&q->broken, fmt, ap) < 0)
-		vm_err(EXIT_FAIL, "asprintf");
+		vm_oom();
 	va_end(ap);
 }
 
@@ -602,7 +602,7 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 	q->next_id = 1;
 	q->tok = json_tokener_new_ex(QMP_MAX_DEPTH);
 	if (!q->tok)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -655,7 +655,7 @@ static int connect_unix(int fd, const char *path, long long deadline)
 		const char *slash = strrchr(path, '/');
 		char *dir = slash ? strndup(path, (size_t)(slash - path)) : xstrdup(".");
 		if (!dir)
-			vm_errx(EXIT_FAIL, "out of memory");
+			vm_oom();
 		dfd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		free(dir);
 		if (dfd < 0)

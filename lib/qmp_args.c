@@ -16,7 +16,7 @@ static bool parse_json_value(const char *s, struct json_object **out)
 		return false;
 	json_tokener *tok = json_tokener_new();
 	if (!tok)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	/* the NUL is passed too, so a bare number knows where it ends */
 	struct json_object *v = json_tokener_parse_ex(tok, s, (int)n + 1);
@@ -43,7 +43,7 @@ int qmp_args_add(struct json_object *obj, const char *word, bool as_string, char
 	}
 	char *key = strndup(word, (size_t)(eq - word));
 	if (!key)
-		vm_errx(EXIT_FAIL, "out of memory");
+		vm_oom();
 	struct json_object *val;
 	if (as_string || !parse_json_value(eq + 1, &val))
 		val = json_object_new_string(eq + 1);
@@ -227,7 +227,7 @@ struct json_object *qmp_parse_line(const char *line, bool *shorthand, char **err
 				n--;
 			char *t = strndup(line, n);
 			if (!t)
-				vm_errx(EXIT_FAIL, "out of memory");
+				vm_oom();
 			bool ok = parse_json_value(t, &cmd);
 			free(t);
 			if (!ok) {
@@ -697,7 +697,7 @@ static struct json_object *resolve_path(const struct qmp_schema *s, struct json_
 		size_t n = dot ? (size_t)(dot - path) : len;
 		char *name = strndup(path, n);
 		if (!name)
-			vm_errx(EXIT_FAIL, "out of memory");
+			vm_oom();
 		struct mlist ml = {0};
 		collect_members(s, ent, NULL, true, &ml, 0);
 		struct json_object *m = mlist_find(&ml, name);

@@ -1,7 +1,5 @@
 #include "util.h"
 
-
-
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -42,43 +40,17 @@ void vm_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define VM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define VM_ASAN 1
-#endif
-#endif
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#define VM_VALGRIND_HOOK 1
-#endif
-#endif
-#ifdef VM_ASAN
-static volatile int exiting_on_error;
-/* LeakSanitizer's hook: no leak report for an exit on an error. */
-int __lsan_is_turned_off(void);
-int __lsan_is_turned_off(void)
+/* Out of memory: the library has no caller to hand the error to that could
+ * do better, so it ends the process as malloc's users always have (abort,
+ * not exit: no atexit handlers run on a heap in an unknown state). */
+void vm_oom(void)
 {
-	return exiting_on_error;
-}
-#endif
-
-void vm_exit_error(int status)
-{
-	/* What a tool still holds when it gives up on an error is the system's
-	 * to reclaim, not a leak: LeakSanitizer is turned off, and valgrind's
-	 * log gets a mark that tests/run reads (memory errors still count). */
-#ifdef VM_ASAN
-	if (status != 0)
-		exiting_on_error = 1;
-#endif
-#ifdef VM_VALGRIND_HOOK
-	if (status != 0 && RUNNING_ON_VALGRIND)
-		VALGRIND_PRINTF("utmkit: error exit %d\n", status);
-#endif
-	exit(status);
+	static const char msg[] = ": out of memory\n";
+	const char *name = getprogname();
+	if (write(STDERR_FILENO, name, strlen(name)) < 0 || write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+		/* nothing left to report it with */
+	}
+	abort();
 }
 
 void vm_set_err(char **err, const char *fmt, ...)
@@ -88,27 +60,8 @@ void vm_set_err(char **err, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(err, fmt, ap) < 0)
-		vm_err(EXIT_FAIL, "asprintf");
+		vm_oom();
 	va_end(ap);
-}
-
-void vm_errx(int status, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn_common(fmt, ap, 0);
-	va_end(ap);
-	vm_exit_error(status);
-}
-
-void vm_err(int status, const char *fmt, ...)
-{
-	int e = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vwarn_common(fmt, ap, e);
-	va_end(ap);
-	vm_exit_error(status);
 }
 
 void vm_info(const char *fmt, ...)
@@ -125,7 +78,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		vm_err(EXIT_FAIL, "malloc");
+		vm_oom();
 	return p;
 }
 
@@ -133,7 +86,7 @@ void *xcalloc(size_t n, size_t m)
 {
 	void *p = calloc(n ? n : 1, m ? m : 1);
 	if (!p)
-		vm_err(EXIT_FAIL, "calloc");
+		vm_oom();
 	return p;
 }
 
@@ -141,7 +94,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		vm_err(EXIT_FAIL, "realloc");
+		vm_oom();
 	return p;
 }
 
@@ -149,7 +102,7 @@ char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
 	if (!p)
-		vm_err(EXIT_FAIL, "strdup");
+		vm_oom();
 	return p;
 }
 
@@ -159,7 +112,7 @@ char *xasprintf(const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		vm_err(EXIT_FAIL, "asprintf");
+		vm_oom();
 	va_end(ap);
 	return s;
 }
@@ -180,7 +133,7 @@ void strv_pushf(struct strv *sv, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		vm_err(EXIT_FAIL, "asprintf");
+		vm_oom();
 	va_end(ap);
 	strv_push(sv, s);
 	free(s);
@@ -237,7 +190,7 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		vm_err(EXIT_FAIL, "asprintf");
+		vm_oom();
 	buf_add(b, s, (size_t)n);
 	free(s);
 }
@@ -510,6 +463,23 @@ bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool bundle_name_is_safe(const char *name)
+{
+	if (!*name || name[0] == '/')
+		return false;
+	/* no ".." component anywhere */
+	const char *p = name;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return true;
+}
+
 static void random_bytes(unsigned char *p, size_t n)
 {
 	arc4random_buf(p, n);
@@ -561,45 +531,4 @@ bool mac_valid(const char *s)
 	/* a multicast MAC cannot be a NIC's address */
 	unsigned first = (unsigned)strtoul(s, NULL, 16);
 	return (first & 1) == 0;
-}
-
-void usage_exit(const char *usage, int status)
-{
-	if (status == 0) {
-		fputs(usage, stdout);
-		exit(0);
-	}
-	/* on a usage error, only the synopsis: "usage:" and its indented lines */
-	const char *end = usage;
-	do {
-		end = strchr(end, '\n');
-		end = end ? end + 1 : usage + strlen(usage);
-	} while (*end == ' ');
-	fwrite(usage, 1, (size_t)(end - usage), stderr);
-	fprintf(stderr, "(%s --help for more)\n", getprogname());
-	vm_exit_error(status);
-}
-
-void version_exit(void)
-{
-	printf("%s (utmkit) %s\n", getprogname(), VM_VERSION);
-	exit(0);
-}
-
-void cli_common(int ch, const char *usage)
-{
-	switch (ch) {
-	case 'h':
-		usage_exit(usage, 0);
-	case 'V':
-		version_exit();
-	case 'q':
-		vm_quiet = true;
-		return;
-	case 'v':
-		vm_verbose++;
-		return;
-	default:
-		usage_exit(usage, EXIT_USAGE);
-	}
 }

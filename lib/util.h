@@ -10,7 +10,7 @@
 
 #define VM_VERSION "0.1.0"
 
-/* Exit statuses every tool shares (DESIGN.md "Conventions"). */
+/* Exit statuses every tool shares (each page's EXIT STATUS section in man/). */
 enum {
 	EXIT_OK = 0,
 	EXIT_FAIL = 1,
@@ -21,19 +21,23 @@ enum {
 /* Diagnostics: "TOOL: message" on stderr, one line. getprogname() names the tool. */
 void vm_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* exit(status) after an error: what the tool still holds is not a leak
- * (LeakSanitizer is told so; success paths and returns from main are
- * checked in full). vm_errx, vm_err and usage errors end through it. */
-_Noreturn void vm_exit_error(int status);
 /* *err = the formatted message, when err is not NULL (library errors). */
 void vm_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Out of memory: "TOOL: out of memory" and abort(). The library returns
+ * every other error; the exiting helpers (vm_errx ...) are the tools' own,
+ * in cmd/tool.h. */
+_Noreturn void vm_oom(void);
+/* Transitional, for bundle.c's runtime_base and bundle_runtime_path only,
+ * which still exit on failure and are moving to runtime.c, where they are to
+ * return errors: defined by the tool layer (cmd/tool.c). Nothing else in
+ * lib/ may call them (tests/e2e/layering.sh checks). */
 _Noreturn void vm_errx(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void vm_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int vm_verbose; /* -v count */
 extern bool vm_quiet;  /* -q */
 void vm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Allocation that never returns NULL: out of memory ends the tool. */
+/* Allocation that never returns NULL: out of memory ends the tool (vm_oom). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
@@ -82,25 +86,14 @@ char *path_join(const char *a, const char *b);
 bool file_exists(const char *path);
 bool str_in(const char *s, const char *const *list); /* NULL-terminated list */
 bool has_prefix(const char *s, const char *prefix);
+/* A name from a config that stays inside the folder it is taken relative to:
+ * not empty, not absolute, no ".." component. */
+bool bundle_name_is_safe(const char *name);
 
 /* Random: a version-4 UUID and a locally administered unicast MAC (52:54:00 is QEMU's OUI). */
 void uuid_generate_str(char out[37]);
 void mac_generate_str(char out[18]);
 bool uuid_valid(const char *s);
 bool mac_valid(const char *s);
-
-/* Long option help shared by every tool: prints usage text and exits. */
-_Noreturn void usage_exit(const char *usage, int status);
-void version_exit(void) __attribute__((noreturn));
-
-/* Options every tool has. Put CLI_COMMON_LONGOPTS in the getopt_long table and
- * CLI_COMMON_SHORTOPTS ("hVqv") in the short string; in the switch, the
- * default case calls cli_common(ch, usage), which handles -h -V -q -v and
- * exits 2 with the usage on anything unknown. */
-#define CLI_COMMON_SHORTOPTS "hVqv"
-#define CLI_COMMON_LONGOPTS                                                                        \
-	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},                     \
-	    {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}
-void cli_common(int ch, const char *usage);
 
 #endif

@@ -4,6 +4,7 @@
  * the same document (vm-config set), upgrade a UTM 3 one, and the view.plist
  * notes. */
 #include "config.h"
+#include "config_plist.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

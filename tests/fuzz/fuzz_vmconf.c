@@ -3,6 +3,7 @@
  * writer), and the codec's promise that config_copy relies on: what
  * config_format_vmconf writes parses back to the same text. */
 #include "config.h"
+#include "config_plist.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -2,6 +2,7 @@
 #include <plist/plist.h>
 
 #include "bundle.h"
+#include "config_plist.h"
 #include "config.h"
 #include "testutil.h"
 
