@@ -16,9 +16,14 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libguestfs\.so\.0 '; then
 fi
 export LIBGUESTFS_BACKEND=direct
 
-# jcheck DESC FILTER FILE: jq -e FILTER holds for FILE
+# jcheck DESC FILTER FILE: FILE holds one JSON value and jq -e FILTER holds
+# for it (jq reads an empty file as no input, and -e then passes on nothing)
 jcheck() {
-	if jq -e "$2" "$3" >/dev/null; then ok "$1"; else not_ok "$1 ($(cat "$3"))"; fi
+	if [ -s "$3" ] && [ "$(jq -s length "$3" 2>/dev/null)" = 1 ] && jq -e "$2" "$3" >/dev/null; then
+		ok "$1"
+	else
+		not_ok "$1 ($(cat "$3"))"
+	fi
 }
 
 guest_bundle "$T/g.utm" --cdrom -

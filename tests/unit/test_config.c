@@ -30,6 +30,36 @@ static char *parse_err(const char *text)
 	return err;
 }
 
+/* config_copy goes through the field table: a deep copy that writes the
+ * same vm.conf, shares no pointer, and keeps every section in order. */
+static void copy_is_deep(void **state)
+{
+	(void)state;
+	struct vm_config c, d;
+	parse_ok(&c, sample);
+	char *err = NULL;
+	assert_int_equal(config_set(&c, "serial.s0.mode", "pty", &err), 0);
+	assert_int_equal(config_set(&c, "share.sh0.path", "/srv", &err), 0);
+	assert_int_equal(config_set(&c, "drive.cd0.media", "cdrom", &err), 0);
+	assert_int_equal(config_set(&c, "tcg_tb_size", "64", &err), 0);
+	config_copy(&d, &c);
+	char *a = config_format_vmconf(&c), *b = config_format_vmconf(&d);
+	assert_string_equal(a, b);
+	assert_ptr_not_equal(c.name, d.name);
+	assert_ptr_not_equal(c.drives, d.drives);
+	assert_ptr_not_equal(c.nets[0].forward.v[0], d.nets[0].forward.v[0]);
+	assert_string_equal(d.source, c.source);
+	assert_int_equal(d.ndrives, 2);
+	assert_string_equal(d.drives[1].id, "cd0");
+	config_free(&c); /* d stands alone */
+	char *b2 = config_format_vmconf(&d);
+	assert_string_equal(b, b2);
+	free(a);
+	free(b);
+	free(b2);
+	config_free(&d);
+}
+
 static void roundtrip(void **state)
 {
 	(void)state;
@@ -325,7 +355,7 @@ static void create_is_atomic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(roundtrip),	    cmocka_unit_test(errors_name_file_and_line),
+	    cmocka_unit_test(roundtrip),	    cmocka_unit_test(copy_is_deep),	    cmocka_unit_test(errors_name_file_and_line),
 	    cmocka_unit_test(key_paths),	    cmocka_unit_test(validation),
 	    cmocka_unit_test(defaults),		    cmocka_unit_test(sizes),
 	    cmocka_unit_test(safe_names),	    cmocka_unit_test(bundle_find_by_vm_path),

@@ -1,0 +1,68 @@
+#!/bin/sh
+# The tools' command lines (lib/cli.c, cmd/tool.c): --help lists every option
+# each tool takes and the common ones; a failed write to stdout (a full disk)
+# is an error in every tool; durations (--timeout) share one meaning.
+. "$(dirname "$0")/lib.sh"
+# the tools whose options come from one table (lib/cli.h)
+tools="vm-create vm-config vm-argv vm-pack vm-ls vm-qmp"
+cd "$T" || exit 1
+unset VM_PATH
+
+# --- --help -------------------------------------------------------------------
+for t in $tools; do
+	help=$("$t" --help 2>&1)
+	check_eq "$t --help exits 0" "$?" 0
+	for o in --help --version --quiet --verbose; do
+		check_match "$t --help lists $o" "$help" "^  -[a-zA-Z], $o( |\$)"
+	done
+	# every long option --help lists is one the tool takes (with its argument
+	# when --help names one): never "unrecognized"
+	bad=""
+	for o in $(printf '%s\n' "$help" | grep -E '^ +-' | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u); do
+		case $o in --help | --version) continue ;; esac
+		err=$(timeout 10 "$t" "$o" </dev/null 2>&1 >/dev/null)
+		case $err in *unrecognized*) bad="$bad $o" ;; esac
+	done
+	check_eq "$t takes every long option its --help lists" "$bad" ""
+	err=$("$t" --no-such-option 2>&1 >/dev/null)
+	check_eq "$t --no-such-option: exit 2" "$?" 2
+	check_match "...with the usage lines" "$err" "^usage: $t "
+	check_eq "$t --version" "$("$t" --version)" "$t (utmkit) $(sed -n 's/^#define VM_VERSION "\(.*\)"/\1/p' "$VM_TOP/lib/util.h")"
+done
+
+# --- stdout on a full disk ------------------------------------------------------
+if [ -w /dev/full ]; then
+	for t in $tools; do
+		"$t" --help >/dev/full 2>"$T/err"
+		check_eq "$t --help >/dev/full: exit 1" "$?" 1
+		check_match "...saying why" "$(cat "$T/err")" "^$t: stdout: No space left on device$"
+	done
+	vm-create -q -N none "$T/a.utm" >/dev/null
+	vm-create "$T/b.utm" >/dev/full 2>"$T/err"
+	check_eq "vm-create B >/dev/full: exit 1" "$?" 1
+	check_match "...saying why" "$(cat "$T/err")" "^vm-create: stdout: No space left on device$"
+	check_status "vm-argv B >/dev/full: exit 1" 1 vm-argv "$T/a.utm" >/dev/full 2>/dev/null
+	check_status "vm-argv --json B >/dev/full: exit 1" 1 vm-argv --json "$T/a.utm" >/dev/full 2>/dev/null
+	check_status "vm-config B show >/dev/full: exit 1" 1 vm-config "$T/a.utm" show >/dev/full 2>/dev/null
+	check_status "vm-config B show --json >/dev/full: exit 1" 1 vm-config "$T/a.utm" show --json >/dev/full 2>/dev/null
+	check_status "vm-config keys >/dev/full: exit 1" 1 vm-config keys >/dev/full 2>/dev/null
+	check_status "vm-ls DIR >/dev/full: exit 1" 1 vm-ls "$T" >/dev/full 2>/dev/null
+	check_status "vm-ls --json DIR >/dev/full: exit 1" 1 vm-ls --json "$T" >/dev/full 2>/dev/null
+	check_status "vm-pack B - >/dev/full: exit 1" 1 vm-pack -q -F tar "$T/a.utm" - >/dev/full 2>/dev/null
+	# and with room, all is well
+	check_status "vm-ls DIR >/dev/null: exit 0" 0 vm-ls "$T" >/dev/null
+else
+	skip "no /dev/full"
+fi
+
+# --- durations ------------------------------------------------------------------
+# 0 is no timeout (wait forever); a negative or non-numeric value is a usage error
+for v in -1 x 1s inf; do
+	err=$(vm-qmp -s "$T/none.sock" --timeout "$v" query-status 2>&1)
+	check_eq "vm-qmp --timeout $v: exit 2" "$?" 2
+	check_match "...naming the option" "$err" "^vm-qmp: --timeout $v: expected seconds, 0 \(no timeout\) to "
+done
+err=$(vm-qmp -s "$T/none.sock" --timeout 0 query-status 2>&1)
+check_eq "vm-qmp --timeout 0 is accepted (the socket is missing: exit 1)" "$?" 1
+
+echo "1..$_n"
