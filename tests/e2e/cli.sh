@@ -65,4 +65,25 @@ done
 err=$(vm-qmp -s "$T/none.sock" --timeout 0 query-status 2>&1)
 check_eq "vm-qmp --timeout 0 is accepted (the socket is missing: exit 1)" "$?" 1
 
+# --- a library that cannot be opened is an error, not an exit ------------------
+# A libplist without its functions (as a too old one would be): the bundle
+# with a config.plist fails to open, the tool goes on with the others.
+if command -v cc >/dev/null 2>&1; then
+	mkdir -p "$T/fakelib" "$T/vms"
+	echo 'int not_libplist;' >"$T/fake.c"
+	cc -shared -fPIC -o "$T/fakelib/libplist-2.0.so.3" "$T/fake.c"
+	vm-create -q -N none "$T/vms/a.utm" >/dev/null
+	mkdir "$T/vms/u.utm"
+	cp "$VM_TOP/tests/samples/apple-backend-linux.config.plist" "$T/vms/u.utm/config.plist"
+	out=$(LD_LIBRARY_PATH=$T/fakelib vm-ls "$T/vms" 2>"$T/err")
+	check_eq "vm-ls with no usable libplist: exit 1" "$?" 1
+	check_match "...lists the vm.conf bundle" "$out" "^a +stopped "
+	check_match "...and the other as invalid" "$out" " invalid .*/vms/u\.utm$"
+	check_match "...saying why" "$(cat "$T/err")" \
+		"^vm-ls: cannot read or write config.plist: libplist: no plist_[a-z_]+ \(libplist-2.0.so.3 too old\?\)$"
+	check_match "...while a usable libplist reads it" "$(vm-ls "$T/vms" 2>&1)" " stopped .*/vms/u\.utm$"
+else
+	skip "no C compiler for a fake libplist"
+fi
+
 echo "1..$_n"
