@@ -1,6 +1,7 @@
 /* Config to QEMU argv (UTM's UTMQemuConfiguration+Arguments, for Linux).
  * Pure: the same bundle and options always give the same argv. */
 #include "argv.h"
+#include "runtime.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

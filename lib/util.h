@@ -103,4 +103,22 @@ void version_exit(void) __attribute__((noreturn));
 	    {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}
 void cli_common(int ch, const char *usage);
 
+/* The words of sv, each shell-quoted, separated by spaces (a command line to show). */
+void shell_quote_argv(struct buf *b, const struct strv *sv);
+
+/* Milliseconds on CLOCK_MONOTONIC: deadlines and durations, never dates. */
+double now_ms(void);
+
+/* Unix sockets at paths of any length. sun_path holds 108 bytes; a longer
+ * path is reached through its folder's /proc/self/fd/N entry. unix_addr
+ * fills *sa for path (struct sockaddr_un *), with *dirfd the folder's fd
+ * to close after bind/connect (-1 when none); 0, or -1 with errno
+ * (ENAMETOOLONG when even the short form does not fit). */
+int unix_addr(const char *path, void *sa, int *dirfd);
+/* A listening socket (close-on-exec) at path, which is replaced, mode 0600.
+ * Returns the fd, or -1 with *err naming path. */
+int unix_listen(const char *path, int backlog, char **err);
+/* A connected socket (close-on-exec) to path, or -1 with *err and errno. */
+int unix_connect(const char *path, char **err);
+
 #endif
