@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "accel.h"
-#include "firmware.h"
 #include "launch.h"
 #include "runtime.h"
 
@@ -135,22 +134,14 @@ static void on_stop_step(void *ctx, enum stop_event ev, const char *detail)
 		vm_info("%s: killing QEMU (pid %d)", S.name, (int)S.p.pid);
 }
 
+/* The console's bytes; a stuck reader gets a second per try, an error ends it. */
 static void write_all(int fd, const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = fd, .events = POLLOUT};
-				poll(&pf, 1, 1000);
-				continue;
-			}
+	for (ssize_t w; n > 0; p += w > 0 ? w : 0, n -= w > 0 ? (size_t)w : 0) {
+		if ((w = write(fd, p, n)) < 0 && errno == EAGAIN)
+			poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, 1000);
+		else if (w < 0 && errno != EINTR)
 			return;
-		}
-		p += w;
-		n -= (size_t)w;
 	}
 }
 
@@ -300,30 +291,15 @@ int main(int argc, char **argv)
 
 	/* The lock, before anything touches the runtime dir. */
 	S.rtdir = bundle_runtime_path(&b, NULL);
-	pid_t holder = 0;
-	int lr = runtime_lock(S.rtdir, &S.rt, &holder, &err);
-	if (lr < 0)
+	if (launch_lock(S.rtdir, &S.rt, &err) != 0)
 		vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
-	if (lr == 1 && holder)
-		vm_errx(EXIT_FAIL, "%s: already running (pid %d)", S.name, (int)holder);
-	if (lr == 1)
-		vm_errx(EXIT_FAIL, "%s: already running or in use (%s/%s is locked)", S.name, S.rtdir, RT_LOCK);
-
-	/* Under the lock: no other vm-run makes it at the same time. */
-	int er = firmware_ensure_efi_vars(&b, &err);
-	if (er < 0)
-		vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
-	if (er > 0)
-		vm_info("%s: made a fresh UEFI variable store (efi_vars)", S.name);
 
 	/* Signals become events of the loop from here on (nothing half-started
 	 * is left behind by a Ctrl-C); the children get the old mask back. */
 	sigset_t mask, oldmask;
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
+	for (const int *sg = (const int[]){SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0}; *sg; sg++)
+		sigaddset(&mask, *sg);
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 	vm_proc_init(&S.p);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -373,8 +349,7 @@ int main(int argc, char **argv)
 		vm_warnx("%s: running (pid %d), console log %s/%s; Ctrl-C powers it off", S.name,
 			 (int)S.p.pid, S.rtdir, RT_CONSOLE_LOG);
 	if (console) {
-		int fl = fcntl(S.con, F_GETFL);
-		fcntl(S.con, F_SETFL, fl | O_NONBLOCK);
+		fcntl(S.con, F_SETFL, fcntl(S.con, F_GETFL) | O_NONBLOCK);
 		S.in_open = true;
 		tty_raw();
 		if (S.raw && !vm_quiet)
@@ -385,8 +360,7 @@ int main(int argc, char **argv)
 		sup.run_deadline = now_ms() + (double)timeout_s * 1000;
 	S.p.stop = (struct stop_seq){.q = S.p.q, .pid = S.p.pid, .powerdown_ms = S.stop_timeout_ms,
 				     .quit_ms = QUIT_GRACE_MS, .kill_ms = -1, .note = on_stop_step, .ctx = &sup};
-	launch_supervise(&S.p, &sup);
-
+	launch_supervise(&S.p, &sup); /* until QEMU exits, or Ctrl-] on the console */
 	if (sup.leave) {
 		tty_restore();
 		if (!vm_quiet)

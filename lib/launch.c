@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "firmware.h"
 #include "qmp.h"
 #include "runtime.h"
 
@@ -199,6 +200,17 @@ void launch_user_free(struct launch_user *u)
 {
 	free(u->name);
 	memset(u, 0, sizeof *u);
+}
+
+int launch_lock(const char *dir, struct runtime *rt, char **err)
+{
+	pid_t holder = 0;
+	int r = runtime_lock(dir, rt, &holder, err);
+	if (r == 1 && holder)
+		vm_set_err(err, "already running (pid %d)", (int)holder);
+	else if (r == 1)
+		vm_set_err(err, "already running or in use (%s/%s is locked)", dir, RT_LOCK);
+	return r;
 }
 
 int launch_sandbox_check(const struct vm_config *eff, char **err)
@@ -450,6 +462,12 @@ out:
 
 int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 {
+	/* Under the lock: no other start makes it at the same time. */
+	int er = firmware_ensure_efi_vars(o->b, err);
+	if (er < 0)
+		return -1;
+	if (er > 0)
+		vm_info("%s: made a fresh UEFI variable store (efi_vars)", o->name);
 	p->rtdir = xstrdup(o->runtime_dir);
 	p->lock_fd = o->lock_fd;
 	p->child_mask = o->child_mask;

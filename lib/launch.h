@@ -26,6 +26,7 @@
 
 #include "argv.h"
 #include "bundle.h"
+#include "runtime.h"
 
 struct qmp;
 
@@ -106,6 +107,10 @@ struct launch_user {
 int launch_choose_user(const char *name, struct launch_user *u, char **err);
 void launch_user_free(struct launch_user *u);
 
+/* Take the VM's runtime lock (runtime_lock) for a start: 0, or 1 when the
+ * VM already runs and -1 on an error, both with *err. */
+int launch_lock(const char *dir, struct runtime *rt, char **err);
+
 /* What QEMU's sandbox (-sandbox spawn=deny) forbids in the config:
  * a bridge network (qemu-bridge-helper). 0, or -1 with *err. */
 int launch_sandbox_check(const struct vm_config *eff, char **err);
@@ -147,7 +152,7 @@ void vm_proc_init(struct vm_proc *p);
 /* Frees and closes what p holds; QEMU and swtpm run on (see launch_end). */
 void vm_proc_free(struct vm_proc *p);
 
-/* Everything before QEMU runs: qemu.log, the runtime dir for QEMU's user,
+/* Everything before QEMU runs: the UEFI variable store, qemu.log, the runtime dir for QEMU's user,
  * the listening sockets, the private monitor, swtpm (the config's tpm),
  * p->argv (argv_build plus the private monitor), RUNTIME/accel. 0, or -1
  * with *err (swtpm is stopped again by launch_end). */
