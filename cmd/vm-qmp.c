@@ -22,10 +22,10 @@
 #include <wchar.h>
 
 #include "argv.h"
-#include "runtime.h"
 #include "bundle.h"
 #include "qmp.h"
 #include "qmp_args.h"
+#include "runtime.h"
 #include "util.h"
 
 static const char usage[] =
