@@ -1,5 +1,6 @@
 /* The tool layer (tool.h): exits, the option loop, the stdout check. */
 #include "tool.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -162,6 +163,14 @@ void bundle_open_flags_or_die(struct bundle *b, const char *arg, int flags)
 void bundle_open_or_die(struct bundle *b, const char *arg)
 {
 	bundle_open_flags_or_die(b, arg, 0);
+}
+
+char *tool_runtime_dir(const struct bundle *b)
+{
+	char *err = NULL, *dir = bundle_runtime_path(b, NULL, &err);
+	if (!dir)
+		vm_errx(EXIT_FAIL, "%s", err);
+	return dir;
 }
 
 /* ---- tools with their own getopt tables ---- */

@@ -33,6 +33,8 @@ int tool_seconds(const char *opt, const char *value);
 /* bundle_open, or print "TOOL: error" and exit 1. */
 void bundle_open_or_die(struct bundle *b, const char *name_or_path);
 void bundle_open_flags_or_die(struct bundle *b, const char *name_or_path, int flags);
+/* The bundle's runtime directory (created), or exit 1 saying why not. */
+char *tool_runtime_dir(const struct bundle *b);
 
 /* Stdout is checked once, at exit, in every tool (an atexit handler this
  * layer installs before main): a write error (a full disk, a closed pipe)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel.h"
 #include "argv.h"
 #include "tool.h"
 
@@ -54,13 +55,14 @@ int main(int argc, char **argv)
 	struct bundle b;
 	bundle_open_or_die(&b, argv[optind]);
 	b.allow = allow;
-	if (!o.accel && !b.cfg.accel)
-		o.accel = getenv("VM_ACCEL") && *getenv("VM_ACCEL") ? getenv("VM_ACCEL") : NULL;
-	if (o.accel && !str_in(o.accel, (const char *const[]){"auto", "kvm", "tcg", NULL}))
-		vm_errx(EXIT_USAGE, "accelerator '%s' is not auto, kvm or tcg", o.accel);
+	/* The same request vm-run starts from; auto stays "kvm, else tcg" here
+	 * (vm-run decides it by probing). */
+	const char *source;
+	char *err = NULL;
+	if (accel_request(o.accel, &b.cfg, &o.accel, &source, &err) < 0)
+		vm_errx(EXIT_USAGE, "%s", err);
 	o.qemu_dir = getenv("VM_QEMU_DIR") && *getenv("VM_QEMU_DIR") ? getenv("VM_QEMU_DIR") : NULL;
 	struct strv av = {0};
-	char *err = NULL;
 	if (argv_build(&b, &o, &av, &err) < 0) {
 		vm_warnx("%s", err);
 		free(err);
@@ -79,11 +81,7 @@ int main(int argc, char **argv)
 			fwrite(av.v[i], 1, strlen(av.v[i]) + 1, stdout);
 	} else {
 		struct buf line = {0};
-		for (size_t i = 0; i < av.n; i++) {
-			if (i)
-				buf_puts(&line, " ");
-			shell_quote(&line, av.v[i]);
-		}
+		shell_quote_argv(&line, &av);
 		puts(line.s);
 		buf_free(&line);
 	}

@@ -2140,9 +2140,8 @@ static int open_vm(struct ctx *x, const char *arg, const struct subcmd *sc)
 			status = failx(x, "the VM is running; stop it first (libguestfs must not open disks in use)");
 			break;
 		}
-		char *sock = path_join(st.dir, RT_QMP), *err = NULL;
-		x->q = qmp_connect(sock, QMP_MS, &err);
-		free(sock);
+		char *err = NULL;
+		x->q = runtime_qmp_connect(st.dir, NULL, QMP_MS, &err);
 		if (!x->q)
 			status = fail_free(x, "QMP", err);
 		else

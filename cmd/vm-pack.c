@@ -36,7 +36,7 @@ static void refuse_running(const char *path)
 		free(err);
 		return;
 	}
-	char *rt = bundle_runtime_path(&b, NULL);
+	char *rt = tool_runtime_dir(&b);
 	bool running = runtime_locked(rt);
 	free(rt);
 	bundle_close(&b);

@@ -25,6 +25,7 @@
 #include "qmp.h"
 #include "qmp_args.h"
 #include "tool.h"
+#include "runtime.h"
 #include "util.h"
 
 static const struct cli_option options[] = {
@@ -884,10 +885,11 @@ int main(int argc, char **argv)
 	pretty = want_pretty >= 0 ? want_pretty : isatty(STDOUT_FILENO);
 
 	struct bundle b;
-	char *sock, *name;
+	char *sock, *name, *rtdir = NULL;
 	if (bundle_arg) {
 		bundle_open_or_die(&b, bundle_arg);
-		sock = bundle_runtime_path(&b, RT_QMP);
+		rtdir = tool_runtime_dir(&b);
+		sock = path_join(rtdir, RT_QMP);
 		name = bundle_display_name(b.path);
 	} else {
 		sock = xstrdup(sock_opt);
@@ -902,11 +904,11 @@ int main(int argc, char **argv)
 	 * greet), or QEMU has none, qmp.sock it is. */
 	bool stays = events || wait_event || argc == 0 || strcmp(argv[0], "-") == 0;
 	if (bundle_arg && stays) {
-		char *ssock = bundle_runtime_path(&b, RT_QMP_SESSION);
+		char *ssock = path_join(rtdir, RT_QMP_SESSION);
 		struct stat st;
 		if (stat(ssock, &st) == 0 && S_ISSOCK(st.st_mode)) {
 			int t = ctimeout >= 0 && ctimeout < SESSION_TRY_MS ? ctimeout : SESSION_TRY_MS;
-			q = qmp_connect(ssock, t, &err);
+			q = runtime_qmp_connect(rtdir, RT_QMP_SESSION, t, &err);
 			if (!q) {
 				vm_info("%s: %s; trying %s", name, err, RT_QMP);
 				free(err);
@@ -916,7 +918,7 @@ int main(int argc, char **argv)
 		free(ssock);
 	}
 	if (!q)
-		q = qmp_connect(sock, ctimeout, &err);
+		q = rtdir ? runtime_qmp_connect(rtdir, NULL, ctimeout, &err) : qmp_connect(sock, ctimeout, &err);
 	if (!q) {
 		int e = errno;
 		if (bundle_arg && (e == ENOENT || e == ECONNREFUSED))
@@ -945,6 +947,7 @@ int main(int argc, char **argv)
 	if (bundle_arg)
 		bundle_close(&b);
 	free(sock);
+	free(rtdir);
 	free(name);
 	return status;
 }

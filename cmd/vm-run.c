@@ -1,40 +1,27 @@
 /* vm-run: start a VM (UTM's UTMQemu / QEMULauncher for the command line).
  *
- * The argv comes from argv_build(). vm-run adds the parts only a launcher
- * has: the lock (inherited by QEMU, so it lives exactly as long as the VM),
- * the QMP and console sockets, created here and passed to QEMU as listening
- * descriptors (so a client can connect before QEMU is even up), and a
- * private QMP monitor on a socketpair: its greeting says "QEMU is ready"
- * with no polling, and it lets vm-run stop the VM without competing for the
- * public socket. QEMU runs in its own session so a terminal's Ctrl-C reaches
- * only vm-run, which turns it into an ACPI power-down. QEMU's stdout and
- * stderr go to RUNTIME/qemu.log; its last error line is what a failure
- * reports. */
+ * The mechanism is lib/launch.c: the lock (inherited by QEMU, so it lives
+ * exactly as long as the VM), the sockets passed to QEMU as listening
+ * descriptors, a private QMP monitor whose greeting says "QEMU is ready",
+ * QEMU in its own session (a terminal's Ctrl-C reaches only vm-run, which
+ * turns it into the stop sequence), qemu.log's last error line as the reason
+ * of a failure. vm-run keeps the options, the terminal (raw mode, the
+ * console relay) and the messages. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "accel.h"
-#include "argv.h"
-#include "bundle.h"
-#include "firmware.h"
-#include "qmp.h"
+#include "launch.h"
 #include "runtime.h"
 #include "tool.h"
 
@@ -58,31 +45,20 @@ static const char usage[] =
     "  -V, --version             print the version\n";
 
 #define ESCAPE_KEY 0x1d /* Ctrl-] */
-#define START_TIMEOUT_MS 60000
 #define QUIT_GRACE_MS 5000
-#define QMP_CMD_MS 2000
 
 static struct {
 	char *name;
 	char *rtdir;
 	struct runtime rt;
-	pid_t qemu, swtpm;
-	bool drop; /* QEMU runs as uid/gid, not as the (root) caller */
-	uid_t uid;
-	gid_t gid;
-	int *fds; /* files opened for QEMU (argv_opts.open_file) */
-	size_t nfds;
+	struct vm_proc p;
 	bool raw;
 	struct termios saved_tty;
-	sigset_t oldmask;
-} S = {.rt = {.lock_fd = -1}};
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+	int stop_timeout_ms;
+	/* the console relay */
+	int con, i_con, i_in;
+	bool in_open;
+} S = {.rt = {.lock_fd = -1}, .con = -1};
 
 static void tty_restore(void)
 {
@@ -117,26 +93,10 @@ static void tty_raw(void)
 			tty_raw();                                                                 \
 	} while (0)
 
-static void stop_swtpm(void)
-{
-	if (S.swtpm <= 0)
-		return;
-	if (waitpid(S.swtpm, NULL, WNOHANG) == 0) {
-		kill(S.swtpm, SIGTERM);
-		for (int i = 0; i < 100 && waitpid(S.swtpm, NULL, WNOHANG) == 0; i++)
-			usleep(10000);
-		if (kill(S.swtpm, 0) == 0) {
-			kill(S.swtpm, SIGKILL);
-			waitpid(S.swtpm, NULL, 0);
-		}
-	}
-	S.swtpm = 0;
-}
-
 /* The VM is gone: remove its runtime files, drop the lock. */
 static void finish(void)
 {
-	stop_swtpm();
+	launch_end(&S.p);
 	if (S.rtdir && S.rt.lock_fd >= 0)
 		runtime_clean(S.rtdir);
 	runtime_release(&S.rt);
@@ -158,499 +118,80 @@ static void die(int status, const char *fmt, ...)
 	vm_exit_error(status);
 }
 
-/* A listening unix socket at dir/name, private to the user. */
-static int listen_at(const char *dir, const char *name)
+/* The stop sequence's steps, in vm-run's words. */
+static void on_stop_step(void *ctx, enum stop_event ev, const char *detail)
 {
-	char *path = path_join(dir, name);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof sa.sun_path)
-		die(EXIT_FAIL, "%s: socket path too long (%zu bytes; the limit is %zu)", path,
-		    strlen(path), sizeof sa.sun_path - 1);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	unlink(path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die(EXIT_FAIL, "socket: %s", strerror(errno));
-	mode_t old = umask(0177); /* srw------- */
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-	umask(old);
-	if (r < 0 || listen(fd, 64) < 0)
-		die(EXIT_FAIL, "%s: %s", path, strerror(errno));
-	free(path);
-	return fd;
+	const struct launch_sup *s = ctx;
+	if (ev == STOP_EV_REQUEST && isatty(STDERR_FILENO) && !vm_quiet)
+		say("%s: powering off the guest (%s again to quit at once)", S.name,
+		    s->cause == SIGINT ? "Ctrl-C" : "the signal");
+	else if (ev == STOP_EV_RUN_TIMEOUT)
+		say("%s: --timeout: the VM ran too long; stopping it", S.name);
+	else if (ev == STOP_EV_POWERDOWN_TIMEOUT)
+		say("%s: the guest did not power off in %d s; quitting", S.name, S.stop_timeout_ms / 1000);
+	else if (ev == STOP_EV_QUIT || ev == STOP_EV_TERM)
+		vm_info("%s: quitting QEMU", S.name);
+	else if (ev == STOP_EV_KILL)
+		vm_info("%s: killing QEMU (pid %d)", S.name, (int)S.p.pid);
 }
 
-static int connect_to(const char *dir, const char *name)
+/* The console's bytes; a stuck reader gets a second per try, an error ends it. */
+static void write_all(int fd, const char *p, size_t n)
 {
-	char *path = path_join(dir, name);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked by listen_at */
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		die(EXIT_FAIL, "%s: %s", path, strerror(errno));
-	free(path);
-	return fd;
-}
-
-static void keep_open(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-	if (fl >= 0)
-		fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
-}
-
-/* In a child before exec: nothing the caller of vm-run left open leaks
- * into QEMU or swtpm (a script's $(...) pipe would never see its end). */
-static void close_inherited(void)
-{
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-		return;
-	long max = sysconf(_SC_OPEN_MAX);
-	for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
-		int fl = fcntl(fd, F_GETFD);
-		if (fl >= 0)
-			fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	for (ssize_t w; n > 0; p += w > 0 ? w : 0, n -= w > 0 ? (size_t)w : 0) {
+		if ((w = write(fd, p, n)) < 0 && errno == EAGAIN)
+			poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, 1000);
+		else if (w < 0 && errno != EINTR)
+			return;
 	}
 }
 
-static void set_nonblock(int fd)
+static int console_fds(void *ctx, struct pollfd *pf, int max)
 {
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-static const char *qemu_package(const char *qarch)
-{
-	if (!strcmp(qarch, "x86_64") || !strcmp(qarch, "i386"))
-		return "qemu-system-x86";
-	if (!strcmp(qarch, "aarch64") || !strcmp(qarch, "arm"))
-		return "qemu-system-arm";
-	if (has_prefix(qarch, "ppc"))
-		return "qemu-system-ppc";
-	return "qemu-system-misc";
-}
-
-/* QEMU's reason for failing: the last line of its log that is not a
- * warning (or the last line at all), from offset on. */
-static char *qemu_error(size_t offset)
-{
-	char *p = path_join(S.rtdir, RT_QEMU_LOG);
-	size_t len = 0;
-	char *log = read_file(p, &len);
-	free(p);
-	if (!log)
-		return NULL;
-	char *best = NULL, *last = NULL;
-	char *s = offset <= len ? log + offset : log + len;
-	for (char *line = strtok(s, "\r\n"); line; line = strtok(NULL, "\r\n")) {
-		while (*line == ' ')
-			line++;
-		if (!*line)
-			continue;
-		last = line;
-		if (!strstr(line, "warning:"))
-			best = line;
+	int n = 0;
+	S.i_con = S.i_in = -1;
+	if (S.con >= 0 && max >= 2) {
+		pf[S.i_con = n++] = (struct pollfd){.fd = S.con, .events = POLLIN};
+		if (S.in_open)
+			pf[S.i_in = n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
 	}
-	char *r = best ? xstrdup(best) : last ? xstrdup(last) : NULL;
-	free(log);
-	return r;
-}
-
-static size_t log_size(void)
-{
-	char *p = path_join(S.rtdir, RT_QEMU_LOG);
-	struct stat st;
-	size_t n = stat(p, &st) == 0 ? (size_t)st.st_size : 0;
-	free(p);
 	return n;
 }
 
-/* swtpm with its control socket passed as a listening descriptor; it ends
- * by itself when QEMU closes the connection (--terminate). State lives in the
- * bundle, as in UTM: Data/tpmdata. */
-/* name on $PATH (an executable regular file), malloc'd, or NULL. */
-static char *find_on_path(const char *name)
+/* Console to stdout, stdin to the console; Ctrl-] on a raw terminal detaches. */
+static void console_relay(void *ctx, const struct pollfd *pf, int n)
 {
-	const char *path = getenv("PATH");
-	char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
-	char *hit = NULL;
-	for (char *dir = strtok_r(copy, ":", &save); dir && !hit; dir = strtok_r(NULL, ":", &save)) {
-		char *p = path_join(*dir ? dir : ".", name);
-		struct stat st;
-		if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
-			hit = p;
-		else
-			free(p);
-	}
-	free(copy);
-	return hit;
-}
-
-/* As root, QEMU does not keep root: it runs as --runas, $VM_RUNAS, the
- * system user "utmkit" (the Debian package makes it) or else "nobody". */
-static void choose_user(const char *runas)
-{
-	if (geteuid() != 0)
-		return;
-	const char *env = getenv("VM_RUNAS");
-	const char *name = runas ? runas : env && *env ? env : NULL;
-	struct passwd *pw = name ? getpwnam(name) : getpwnam("utmkit");
-	if (!pw && !name)
-		pw = getpwnam(name = "nobody");
-	if (!pw)
-		vm_errx(runas ? EXIT_USAGE : EXIT_FAIL, "%s: no such user (--runas, $VM_RUNAS)", name ? name : "utmkit");
-	if (pw->pw_uid == 0)
-		return; /* asked for root: so be it */
-	S.drop = true;
-	S.uid = pw->pw_uid;
-	S.gid = pw->pw_gid;
-	vm_info("%s: QEMU runs as %s (uid %u)", S.name, pw->pw_name, (unsigned)pw->pw_uid);
-}
-
-/* In the child, before exec: the user QEMU runs as, and no other groups. */
-static void drop_privileges(void)
-{
-	if (!S.drop)
-		return;
-	if (setgroups(1, &S.gid) < 0 || setgid(S.gid) < 0 || setuid(S.uid) < 0 || setuid(0) == 0)
-		_exit(126); /* never run QEMU as root by accident */
-}
-
-/* argv_opts.open_file: vm-run opens what QEMU would, and QEMU inherits it. */
-static int open_for_qemu(void *ctx, const char *path, int flags, char **err)
-{
-	(void)ctx;
-	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	S.fds = xrealloc(S.fds, (S.nfds + 1) * sizeof *S.fds);
-	S.fds[S.nfds++] = fd;
-	return fd;
-}
-
-static void start_swtpm(const struct bundle *b)
-{
-	int lfd = listen_at(S.rtdir, RT_SWTPM);
-	if (S.drop) {
-		/* QEMU connects to it as its own user */
-		char *p = path_join(S.rtdir, RT_SWTPM);
-		if (chown(p, S.uid, S.gid) < 0)
-			die(EXIT_FAIL, "%s: %s", p, strerror(errno));
-		free(p);
-	}
-	/* swtpm gets its files as descriptors, like QEMU: as QEMU's user it
-	 * may not reach their folders. Its state is one file it rewrites in
-	 * place and opens by name, so it starts in Data/ (its cwd is reachable
-	 * whatever the folders above it allow) and the file is its user's.
-	 * /proc/self/fd would not do: swtpm makes itself undumpable. */
-	char *datad = path_join(b->path, "Data");
-	char *statef = path_join(datad, "tpmdata");
-	int datafd = open(datad, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (datafd < 0)
-		die(EXIT_FAIL, "%s: %s", datad, strerror(errno));
-	free(datad);
-	char *logf = path_join(S.rtdir, RT_SWTPM_LOG);
-	char *pidf = path_join(S.rtdir, RT_SWTPM_PID); /* ours: swtpm's --pid needs /proc */
-	int statefd = open(statef, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int logfd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int pidfd = open(pidf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	const char *bad = statefd < 0 ? statef : logfd < 0 ? logf : pidfd < 0 ? pidf : NULL;
-	if (bad)
-		die(EXIT_FAIL, "%s: %s", bad, strerror(errno));
-	if (S.drop && fchown(statefd, S.uid, S.gid) < 0)
-		die(EXIT_FAIL, "%s: %s", statef, strerror(errno));
-	if (S.drop && fchown(logfd, S.uid, S.gid) < 0)
-		die(EXIT_FAIL, "%s: %s", logf, strerror(errno));
-	char *state = xstrdup("backend-uri=file://tpmdata");
-	char *ctrl = xasprintf("type=unixio,fd=%d", lfd);
-	char *logarg = xasprintf("fd=%d,level=1", logfd);
-	char *const av[] = {"swtpm", "socket", "--tpm2", "--terminate", "--tpmstate", state,
-			    "--ctrl", ctrl, "--log", logarg, NULL};
-	int ep[2];
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		die(EXIT_FAIL, "pipe: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0)
-		die(EXIT_FAIL, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		setsid();
-		int dn = open("/dev/null", O_RDWR);
-		if (dn >= 0) {
-			dup2(dn, 0);
-			dup2(dn, 1);
-			dup2(dn, 2);
-		}
-		close_inherited();
-		keep_open(lfd);
-		keep_open(logfd);
-		signal(SIGPIPE, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &S.oldmask, NULL);
-		if (fchdir(datafd) < 0)
-			_exit(126);
-		drop_privileges();
-		execvp(av[0], av);
-		int e = errno;
-		ssize_t unused = write(ep[1], &e, sizeof e);
-		(void)unused;
-		_exit(127);
-	}
-	close(ep[1]);
-	close(lfd);
-	close(statefd);
-	close(datafd);
-	close(logfd);
-	int e = 0;
-	ssize_t n = read(ep[0], &e, sizeof e);
-	close(ep[0]);
-	if (n == (ssize_t)sizeof e) {
-		waitpid(pid, NULL, 0);
-		die(EXIT_FAIL, "swtpm: %s%s", strerror(e),
-		    e == ENOENT ? " (the config has tpm = true: install swtpm)" : "");
-	}
-	S.swtpm = pid;
-	dprintf(pidfd, "%d\n", (int)pid);
-	close(pidfd);
-	vm_info("%s: swtpm started (pid %d)", S.name, (int)pid);
-	free(state);
-	free(statef);
-	free(ctrl);
-	free(logf);
-	free(logarg);
-	free(pidf);
-}
-
-static bool first_serial_is_socket(const struct vm_config *c)
-{
-	if (c->nserials == 0)
-		return true;
-	return !strcmp(c->serials[0].mode, "socket");
-}
-
-/* Exit statuses (documented in vm-run(1)). */
-enum { CAUSE_NONE = 0, CAUSE_TIMEOUT = -1 };
-
-struct sup {
-	struct qmp *q; /* private monitor */
-	int sfd;       /* signalfd */
-	int con;       /* console socket, -1 when not proxied */
-	bool in_open;  /* still reading stdin */
-	int cause;     /* CAUSE_NONE, CAUSE_TIMEOUT or the signal that asked to stop */
-	enum { ST_RUN, ST_POWERDOWN, ST_QUIT, ST_KILL } stage;
-	double stage_deadline; /* 0: none */
-	double run_deadline;   /* --timeout; 0: none */
-	int stop_timeout_ms;
-	bool detach_now;
-	int wstatus;
-	bool exited;
-};
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = fd, .events = POLLOUT};
-				poll(&pf, 1, 1000);
-				continue;
-			}
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void do_quit(struct sup *s)
-{
-	char *err = NULL;
-	if (s->q && !qmp_is_closed(s->q) && qmp_send(s->q, "quit", NULL, &err) >= 0)
-		return;
-	free(err);
-	kill(S.qemu, SIGTERM); /* QEMU's SIGTERM is a clean quit */
-}
-
-static void escalate(struct sup *s)
-{
-	double now = now_ms();
-	switch (s->stage) {
-	case ST_RUN:
-	case ST_POWERDOWN:
-		vm_info("%s: quitting QEMU", S.name);
-		do_quit(s);
-		s->stage = ST_QUIT;
-		s->stage_deadline = now + QUIT_GRACE_MS;
-		break;
-	case ST_QUIT:
-	case ST_KILL:
-		vm_info("%s: killing QEMU (pid %d)", S.name, (int)S.qemu);
-		kill(S.qemu, SIGKILL);
-		s->stage = ST_KILL;
-		s->stage_deadline = 0;
-		break;
-	}
-}
-
-/* A polite stop: the ACPI power button, unless the CPUs are not running
- * (a paused guest cannot answer it): then quit at once. */
-static void powerdown(struct sup *s)
-{
-	char *err = NULL;
-	struct json_object *ret = NULL, *v;
-	bool running = false;
-	if (s->q && qmp_execute(s->q, "query-status", NULL, QMP_CMD_MS, &ret, &err) == 0) {
-		running = json_object_object_get_ex(ret, "running", &v) && json_object_get_boolean(v);
-		json_object_put(ret);
-	}
-	free(err);
-	err = NULL;
-	if (!running) {
-		escalate(s);
-		return;
-	}
-	if (qmp_execute(s->q, "system_powerdown", NULL, QMP_CMD_MS, NULL, &err) < 0) {
-		free(err);
-		escalate(s);
-		return;
-	}
-	s->stage = ST_POWERDOWN;
-	s->stage_deadline = now_ms() + s->stop_timeout_ms;
-}
-
-static void on_signal(struct sup *s, int sig)
-{
-	if (sig == SIGCHLD) {
-		int st;
-		pid_t p;
-		while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
-			if (p == S.qemu) {
-				s->wstatus = st;
-				s->exited = true;
-			} else if (p == S.swtpm) {
-				S.swtpm = 0;
-			}
-		}
-		return;
-	}
-	if (s->cause == CAUSE_NONE)
-		s->cause = sig;
-	if (s->stage == ST_RUN) {
-		if (isatty(STDERR_FILENO) && !vm_quiet)
-			say("%s: powering off the guest (%s again to quit at once)", S.name,
-			    sig == SIGINT ? "Ctrl-C" : "the signal");
-		powerdown(s);
-	} else {
-		escalate(s);
-	}
-}
-
-static void drain_console(struct sup *s)
-{
-	if (s->con < 0)
-		return;
+	struct launch_sup *s = ctx;
 	char buf[16384];
-	for (;;) {
-		ssize_t n = read(s->con, buf, sizeof buf);
-		if (n > 0) {
+	if (S.i_con >= 0 && pf[S.i_con].revents) {
+		ssize_t k = read(S.con, buf, sizeof buf);
+		if (k > 0) {
+			write_all(STDOUT_FILENO, buf, (size_t)k);
+		} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close(S.con);
+			S.con = -1;
+		}
+	}
+	if (S.i_in < 0 || S.con < 0 || !pf[S.i_in].revents)
+		return;
+	ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
+	if (k > 0) {
+		char *esc = S.raw ? memchr(buf, ESCAPE_KEY, (size_t)k) : NULL;
+		s->leave = esc != NULL;
+		write_all(S.con, buf, esc ? (size_t)(esc - buf) : (size_t)k);
+	} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
+		/* End of input: keep showing the console (no half-close: QEMU
+		 * would take it for a disconnect). */
+		S.in_open = false;
+	}
+}
+
+static void drain_console(void)
+{
+	char buf[16384];
+	for (ssize_t n; S.con >= 0 && ((n = read(S.con, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR));)
+		if (n > 0)
 			write_all(STDOUT_FILENO, buf, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		break;
-	}
-}
-
-static void supervise(struct sup *s)
-{
-	char buf[16384];
-	while (!s->exited && !s->detach_now) {
-		struct pollfd pf[4];
-		int n = 0, i_sig, i_q = -1, i_con = -1, i_in = -1;
-		pf[n] = (struct pollfd){.fd = s->sfd, .events = POLLIN};
-		i_sig = n++;
-		if (s->q && !qmp_is_closed(s->q)) {
-			pf[n] = (struct pollfd){.fd = qmp_fd(s->q), .events = POLLIN};
-			i_q = n++;
-		}
-		if (s->con >= 0) {
-			pf[n] = (struct pollfd){.fd = s->con, .events = POLLIN};
-			i_con = n++;
-			if (s->in_open) {
-				pf[n] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-				i_in = n++;
-			}
-		}
-		double now = now_ms(), next = 0;
-		if (s->run_deadline && s->cause == CAUSE_NONE)
-			next = s->run_deadline;
-		if (s->stage_deadline && (!next || s->stage_deadline < next))
-			next = s->stage_deadline;
-		int timeout = next ? (next <= now ? 0 : (int)(next - now) + 1) : -1;
-		int r = poll(pf, (nfds_t)n, timeout);
-		if (r < 0 && errno != EINTR)
-			break;
-		now = now_ms();
-		if (s->run_deadline && s->cause == CAUSE_NONE && now >= s->run_deadline) {
-			say("%s: --timeout: the VM ran too long; stopping it", S.name);
-			s->cause = CAUSE_TIMEOUT;
-			s->stage = ST_POWERDOWN; /* escalate straight to quit */
-			escalate(s);
-		}
-		if (s->stage_deadline && now >= s->stage_deadline) {
-			if (s->stage == ST_POWERDOWN)
-				say("%s: the guest did not power off in %d s; quitting", S.name,
-				    s->stop_timeout_ms / 1000);
-			escalate(s);
-		}
-		if (r <= 0)
-			continue;
-		if (pf[i_sig].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(s->sfd, &si, sizeof si) == (ssize_t)sizeof si)
-				on_signal(s, (int)si.ssi_signo);
-		}
-		if (i_q >= 0 && pf[i_q].revents) {
-			char *err = NULL;
-			if (qmp_poll(s->q, 0, &err) < 0)
-				free(err); /* QEMU is going away: SIGCHLD follows */
-			struct json_object *ev;
-			while (qmp_next_event(s->q, 0, &ev, NULL) == 1)
-				json_object_put(ev);
-		}
-		if (i_con >= 0 && pf[i_con].revents) {
-			ssize_t k = read(s->con, buf, sizeof buf);
-			if (k > 0) {
-				write_all(STDOUT_FILENO, buf, (size_t)k);
-			} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-				close(s->con);
-				s->con = -1;
-			}
-		}
-		if (i_in >= 0 && s->con >= 0 && pf[i_in].revents) {
-			ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
-			if (k > 0) {
-				size_t len = (size_t)k;
-				if (S.raw) {
-					char *esc = memchr(buf, ESCAPE_KEY, len);
-					if (esc) {
-						len = (size_t)(esc - buf);
-						s->detach_now = true;
-					}
-				}
-				write_all(s->con, buf, len);
-			} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-				/* End of input: keep showing the console (no half-close: QEMU
-				 * would take it for a disconnect). */
-				s->in_open = false;
-			}
-		}
-	}
 }
 
 int main(int argc, char **argv)
@@ -711,34 +252,35 @@ int main(int argc, char **argv)
 	bundle_open_or_die(&b, argv[optind]);
 	b.allow = allow;
 	S.name = bundle_display_name(b.path);
+	S.stop_timeout_ms = (int)stop_timeout_s * 1000;
 	struct vm_config eff;
 	bundle_effective_config(&b, &eff);
 
 	if (o.exit_device && !config_is_x86(&eff))
 		vm_errx(EXIT_FAIL, "%s: --exit-device needs an x86 guest (isa-debug-exit); this one is %s",
 			S.name, eff.arch);
-	bool stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio");
-	if (console && !first_serial_is_socket(&eff))
+	if (console && !launch_console_socket(&eff))
 		vm_errx(EXIT_FAIL,
 			"%s: --console needs the first serial port on a socket; serial.%s.mode is %s",
 			S.name, eff.serials[0].id, eff.serials[0].mode);
 
 	/* The sandbox (see vm-run(1), SECURITY). */
+	struct launch_user user = {0};
+	char *err = NULL;
 	if (o.no_sandbox) {
 		vm_warnx("%s: --no-sandbox: QEMU runs without its seccomp filter%s", S.name,
 			 geteuid() == 0 ? ", as root" : "");
 	} else {
-		for (size_t i = 0; i < eff.nnets; i++)
-			if (!strcmp(eff.nets[i].mode, "bridge"))
-				vm_errx(EXIT_FAIL,
-					"%s: net.%s.mode is bridge: QEMU would spawn qemu-bridge-helper, which "
-					"the sandbox forbids; use a tap device, or --no-sandbox",
-					S.name, eff.nets[i].id);
-		choose_user(runas);
+		if (launch_sandbox_check(&eff, &err) < 0)
+			vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
+		const char *env = getenv("VM_RUNAS");
+		if (launch_choose_user(runas ? runas : env && *env ? env : NULL, &user, &err) < 0)
+			vm_errx(runas ? EXIT_USAGE : EXIT_FAIL, "%s", err);
+		if (user.drop)
+			vm_info("%s: QEMU runs as %s (uid %u)", S.name, user.name, (unsigned)user.uid);
 	}
 
 	struct accel_choice ac;
-	char *err = NULL;
 	if (accel_choose(accel_opt, &eff, &ac, &err) < 0)
 		vm_errx(accel_opt ? EXIT_USAGE : EXIT_FAIL, "%s", err);
 	vm_info("%s: accelerator %s", S.name, ac.reason);
@@ -749,301 +291,104 @@ int main(int argc, char **argv)
 			    : eff.tcg_thread);
 
 	/* The lock, before anything touches the runtime dir. */
-	S.rtdir = bundle_runtime_path(&b, NULL);
-	pid_t holder = 0;
-	int lr = runtime_lock(S.rtdir, &S.rt, &holder, &err);
-	if (lr < 0)
+	S.rtdir = tool_runtime_dir(&b);
+	if (launch_lock(S.rtdir, &S.rt, &err) != 0)
 		vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
-	if (lr == 1) {
-		if (holder)
-			vm_errx(EXIT_FAIL, "%s: already running (pid %d)", S.name, (int)holder);
-		vm_errx(EXIT_FAIL, "%s: already running or in use (%s/%s is locked)", S.name, S.rtdir,
-			RT_LOCK);
-	}
-
-	/* Under the lock: no other vm-run makes it at the same time. */
-	int er = firmware_ensure_efi_vars(&b, &err);
-	if (er < 0)
-		vm_errx(EXIT_FAIL, "%s: %s", S.name, err);
-	if (er > 0)
-		vm_info("%s: made a fresh UEFI variable store (efi_vars)", S.name);
 
 	/* Signals become events of the loop from here on (nothing half-started
 	 * is left behind by a Ctrl-C); the children get the old mask back. */
-	sigset_t mask;
+	sigset_t mask, oldmask;
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &S.oldmask);
+	for (const int *sg = (const int[]){SIGINT, SIGTERM, SIGHUP, SIGCHLD, 0}; *sg; sg++)
+		sigaddset(&mask, *sg);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	vm_proc_init(&S.p);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		die(EXIT_FAIL, "signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 
-	char *logpath = path_join(S.rtdir, RT_QEMU_LOG);
-	int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0)
-		die(EXIT_FAIL, "%s: %s", logpath, strerror(errno));
-	free(logpath);
-
-	int rtfd = -1;
-	if (S.drop) {
-		/* QEMU's own sockets (display, serial ports) are made in the runtime
-		 * dir by QEMU's user; it stays 0700, and vm-run's are root's 0600. */
-		if (chown(S.rtdir, S.uid, S.gid) < 0)
-			die(EXIT_FAIL, "%s: %s", S.rtdir, strerror(errno));
-		rtfd = open(S.rtdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (rtfd < 0)
-			die(EXIT_FAIL, "%s: %s", S.rtdir, strerror(errno));
-		o.runtime_dirfd = rtfd;
-		o.open_file = open_for_qemu;
-	}
-	int qmp_lfd = listen_at(S.rtdir, RT_QMP);
-	int session_lfd = listen_at(S.rtdir, RT_QMP_SESSION);
-	int con_lfd = first_serial_is_socket(&eff) ? listen_at(S.rtdir, RT_CONSOLE) : -1;
-	int priv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, priv) < 0)
-		die(EXIT_FAIL, "socketpair: %s", strerror(errno));
-	if (eff.tpm)
-		start_swtpm(&b);
-
-	o.runtime_dir = S.rtdir;
 	o.accel = ac.accel;
 	const char *qdir = getenv("VM_QEMU_DIR");
 	o.qemu_dir = qdir && *qdir ? qdir : NULL;
-	o.qmp_fd = qmp_lfd;
-	o.qmp_session_fd = session_lfd;
-	o.console_fd = con_lfd;
-	struct strv av = {0};
-	if (argv_build(&b, &o, &av, &err) < 0)
+	struct launch_opts lo = {.name = S.name, .b = &b, .eff = &eff, .runtime_dir = S.rtdir,
+				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask,
+				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio")};
+	if (launch_prepare(&S.p, &lo, &err) < 0)
 		die(EXIT_FAIL, "%s", err);
-	strv_push(&av, "-chardev");
-	strv_pushf(&av, "socket,id=vmrun,fd=%d", priv[1]);
-	strv_push(&av, "-mon");
-	strv_push(&av, "chardev=vmrun,mode=control");
 	if (vm_verbose > 1) {
 		struct buf cmd = {0};
-		for (size_t i = 0; i < av.n; i++) {
-			if (i)
-				buf_puts(&cmd, " ");
-			shell_quote(&cmd, av.v[i]);
-		}
+		shell_quote_argv(&cmd, &S.p.argv);
 		vm_info("%s: %s", S.name, cmd.s);
 		buf_free(&cmd);
 	}
-	runtime_write_file(S.rtdir, RT_ACCEL, ac.accel);
-
-
-	/* Find QEMU as the caller, on the caller's PATH: QEMU's user may not
-	 * search root's folders, and a missing binary must say "not found". */
-	char *qemu = !strchr(av.v[0], '/')			      ? find_on_path(av.v[0])
-		     : access(av.v[0], F_OK) == 0 || errno != ENOENT ? xstrdup(av.v[0])
-								      : NULL;
-	if (!qemu)
-		die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
-		    qemu_package(config_qemu_arch(eff.arch)));
-	free(av.v[0]);
-	av.v[0] = qemu;
-
 	/* Connect to the console before QEMU runs: not a byte of output is lost. */
-	int con = console ? connect_to(S.rtdir, RT_CONSOLE) : -1;
-
-	int ep[2];
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		die(EXIT_FAIL, "pipe: %s", strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		die(EXIT_FAIL, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		setsid();
-		/* A first serial port on "stdio" gets this terminal in the
-		 * foreground; otherwise QEMU reads nothing and writes to its log. */
-		if (!stdio_serial) {
-			int dn = open("/dev/null", O_RDONLY);
-			if (dn >= 0)
-				dup2(dn, 0);
-			dup2(logfd, 1);
-		}
-		dup2(logfd, 2);
-		umask(077); /* what QEMU creates (display socket, console log) is private */
-		close_inherited();
-		keep_open(S.rt.lock_fd);
-		keep_open(qmp_lfd);
-		keep_open(session_lfd);
-		if (con_lfd >= 0)
-			keep_open(con_lfd);
-		keep_open(priv[1]);
-		if (rtfd >= 0)
-			keep_open(rtfd);
-		for (size_t i = 0; i < S.nfds; i++)
-			keep_open(S.fds[i]);
-		drop_privileges();
-		signal(SIGPIPE, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &S.oldmask, NULL);
-		execv(av.v[0], av.v);
-		int en = errno;
-		ssize_t unused = write(ep[1], &en, sizeof en);
-		(void)unused;
-		_exit(127);
-	}
-	S.qemu = pid;
-	close(ep[1]);
-	close(priv[1]);
-	if (rtfd >= 0)
-		close(rtfd);
-	for (size_t i = 0; i < S.nfds; i++)
-		close(S.fds[i]);
-	free(S.fds);
-	S.fds = NULL;
-	S.nfds = 0;
-	close(logfd);
-	close(qmp_lfd);
-	close(session_lfd);
-	if (con_lfd >= 0)
-		close(con_lfd);
-	int en = 0;
-	ssize_t rn;
-	while ((rn = read(ep[0], &en, sizeof en)) < 0 && errno == EINTR)
-		;
-	close(ep[0]);
-	if (rn == (ssize_t)sizeof en) {
-		waitpid(pid, NULL, 0);
-		if (en == ENOENT)
-			die(EXIT_FAIL, "%s: not found (install %s, or set VM_QEMU_DIR)", av.v[0],
-			    qemu_package(config_qemu_arch(eff.arch)));
-		die(EXIT_FAIL, "%s: %s", av.v[0], strerror(en));
-	}
-	char *pidtext = xasprintf("%d\n", (int)pid);
-	runtime_write_file(S.rtdir, RT_PID, pidtext);
-	free(pidtext);
+	char *conpath = path_join(S.rtdir, RT_CONSOLE);
+	if (console && (S.con = unix_connect(conpath, &err)) < 0)
+		die(EXIT_FAIL, "%s", err);
+	free(conpath);
+	if (launch_spawn(&S.p, &lo, &err) < 0)
+		die(EXIT_FAIL, "%s", err);
 
 	/* Wait for the private monitor's greeting: QEMU is up. */
-	struct sup s = {.sfd = sfd, .con = con, .in_open = true, .stop_timeout_ms = (int)stop_timeout_s * 1000};
-	double start_deadline = now_ms() + START_TIMEOUT_MS;
-	bool ready = false;
-	while (!ready) {
-		struct pollfd pf[2] = {{.fd = priv[0], .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-		int left = detach ? (int)(start_deadline - now_ms()) : -1;
-		if (detach && left <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			die(EXIT_FAIL, "QEMU did not answer on QMP within %d s", START_TIMEOUT_MS / 1000);
-		}
-		int r = poll(pf, 2, left);
-		if (r < 0 && errno != EINTR)
-			die(EXIT_FAIL, "poll: %s", strerror(errno));
-		if (r > 0 && pf[1].revents) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				int sig = (int)si.ssi_signo;
-				if (sig == SIGCHLD)
-					continue; /* the EOF on the monitor tells */
-				kill(pid, SIGKILL);
-				waitpid(pid, NULL, 0);
-				finish();
-				exit(128 + sig);
-			}
-		}
-		if (r > 0 && pf[0].revents)
-			ready = true;
+	int sig = 0, rr = launch_wait_ready(&S.p, sfd, detach, &sig, &err);
+	if (rr < 0)
+		die(EXIT_FAIL, "%s", err);
+	if (rr == 1) {
+		finish();
+		exit(128 + sig);
 	}
-	/* A loaded host can take seconds to finish the handshake: allow what is
-	 * left of the start timeout, not one command's worth. */
-	int open_ms = (int)(start_deadline - now_ms());
-	s.q = qmp_open_fd(priv[0], open_ms > QMP_CMD_MS ? open_ms : QMP_CMD_MS, &err);
-	if (!s.q) {
-		int st = 0;
-		/* A QEMU that failed closes the monitor as it exits: give it a
-		 * moment; one alive but mute is killed, not waited for. */
-		pid_t w = 0;
-		for (int i = 0; i < 200 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
-			usleep(10000);
-		if (w == 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			die(EXIT_FAIL, "QEMU did not complete the QMP handshake: %s", err);
-		}
-		char *why = qemu_error(0);
-		if (why)
-			die(EXIT_FAIL, "%s", why);
-		if (WIFSIGNALED(st))
-			die(EXIT_FAIL, "QEMU was killed by signal %d while starting", WTERMSIG(st));
-		die(EXIT_FAIL, "QEMU exited with status %d while starting (%s)", WEXITSTATUS(st), err);
-	}
-	size_t log_at_ready = log_size();
 
 	int status = EXIT_OK;
 	if (detach) {
-		qmp_close(s.q);
-		printf("%d\n", (int)pid);
+		printf("%d\n", (int)S.p.pid);
 		/* QEMU (and swtpm) run on; the lock goes with QEMU's copy. */
 		runtime_release(&S.rt);
 		goto out;
 	}
-
 	if (!vm_quiet && !console && isatty(STDERR_FILENO))
 		vm_warnx("%s: running (pid %d), console log %s/%s; Ctrl-C powers it off", S.name,
-			 (int)pid, S.rtdir, RT_CONSOLE_LOG);
+			 (int)S.p.pid, S.rtdir, RT_CONSOLE_LOG);
 	if (console) {
-		set_nonblock(s.con);
+		fcntl(S.con, F_SETFL, fcntl(S.con, F_GETFL) | O_NONBLOCK);
+		S.in_open = true;
 		tty_raw();
 		if (S.raw && !vm_quiet)
 			say("%s: console attached; Ctrl-] detaches", S.name);
 	}
+	struct launch_sup sup = {.sigfd = sfd, .add_fds = console_fds, .on_fds = console_relay, .ctx = &sup};
 	if (timeout_s)
-		s.run_deadline = now_ms() + (double)timeout_s * 1000;
-
-	supervise(&s);
-
-	if (s.detach_now) {
+		sup.run_deadline = now_ms() + (double)timeout_s * 1000;
+	S.p.stop = (struct stop_seq){.q = S.p.q, .pid = S.p.pid, .powerdown_ms = S.stop_timeout_ms,
+				     .quit_ms = QUIT_GRACE_MS, .kill_ms = -1, .note = on_stop_step, .ctx = &sup};
+	launch_supervise(&S.p, &sup); /* until QEMU exits, or Ctrl-] on the console */
+	if (sup.leave) {
 		tty_restore();
-		qmp_close(s.q);
 		if (!vm_quiet)
 			vm_warnx("%s: detached; the VM runs on (pid %d): vm-stop %s stops it", S.name,
-				 (int)pid, b.path);
+				 (int)S.p.pid, b.path);
 		runtime_release(&S.rt);
 		goto out;
 	}
-	drain_console(&s);
-	if (s.con >= 0)
-		close(s.con);
-	qmp_close(s.q);
+	drain_console();
 	tty_restore();
-	int st = s.wstatus;
 	char *why = NULL;
-	if (s.cause == CAUSE_TIMEOUT) {
+	if (sup.cause == LAUNCH_CAUSE_TIMEOUT)
 		status = EXIT_TIMEOUT;
-	} else if (s.cause > 0) {
-		status = 128 + s.cause;
-	} else if (WIFSIGNALED(st)) {
-		why = xasprintf("QEMU was killed by signal %d", WTERMSIG(st));
+	else if (sup.cause > 0)
+		status = 128 + sup.cause;
+	else if ((status = launch_exit_status(&S.p, o.exit_device, &why)) < 0)
 		status = EXIT_FAIL;
-	} else {
-		int code = WEXITSTATUS(st);
-		why = code ? qemu_error(log_at_ready) : NULL;
-		if (o.exit_device && (code & 1) && (code > 1 || !why)) {
-			/* isa-debug-exit: QEMU exits (N << 1) | 1 */
-			status = code >> 1;
-			free(why);
-			why = NULL;
-		} else if (code != 0) {
-			if (!why)
-				why = qemu_error(0);
-			if (!why)
-				why = xasprintf("QEMU exited with status %d", code);
-			status = EXIT_FAIL;
-		}
-	}
 	finish();
 	if (why)
 		vm_warnx("%s: %s", S.name, why);
 	free(why);
 out:
+	if (S.con >= 0)
+		close(S.con);
 	close(sfd);
-	strv_free(&av);
+	vm_proc_free(&S.p);
+	launch_user_free(&user);
 	config_free(&eff);
 	accel_choice_free(&ac);
 	bundle_close(&b);

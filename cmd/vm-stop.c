@@ -1,19 +1,17 @@
 /* vm-stop: stop a running VM: the ACPI power button, then QMP quit, then
  * SIGKILL, and return only when the VM is gone (its lock is free), so a
- * following vm-run never races with it. */
+ * following vm-run never races with it. The sequence is vm_stop()
+ * (lib/launch.c), the one vm-run's Ctrl-C runs too. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "argv.h"
 #include "bundle.h"
-#include "qmp.h"
+#include "launch.h"
 #include "runtime.h"
 #include "tool.h"
 
@@ -27,17 +25,40 @@ static const char usage[] =
     "  -h, --help             this help\n"
     "  -V, --version          print the version\n";
 
-#define QMP_MS 2000
-#define GRACE_MS 5000
+struct stop_ctx {
+	const char *name;
+	int timeout_ms;
+	pid_t pid; /* for the messages: the pid file vm_stop() reads too */
+};
 
-/* Did QEMU say SHUTDOWN on this connection? It has exited: everything it
- * wrote is waiting on the socket. */
-static bool saw_shutdown(struct qmp *q)
+static void on_no_qmp(void *ctx, const char *detail)
 {
-	struct json_object *ev = NULL;
-	int r = qmp_wait_event(q, "SHUTDOWN", 0, &ev, NULL);
-	json_object_put(ev);
-	return r == 1;
+	vm_info("%s: QMP: %s", ((struct stop_ctx *)ctx)->name, detail);
+}
+
+/* The steps of the stop sequence, in vm-stop's words. */
+static void on_step(void *ctx, enum stop_event ev, const char *detail)
+{
+	const struct stop_ctx *c = ctx;
+	switch (ev) {
+	case STOP_EV_CPUS_STOPPED:
+		vm_info("%s: the CPUs are not running; skipping the power button", c->name);
+		break;
+	case STOP_EV_POWERDOWN:
+		vm_info("%s: pressing the power button (waiting up to %d s)", c->name, c->timeout_ms / 1000);
+		break;
+	case STOP_EV_POWERDOWN_FAILED: vm_info("%s: system_powerdown: %s", c->name, detail); break;
+	case STOP_EV_POWERDOWN_TIMEOUT:
+		if (!vm_quiet)
+			vm_warnx("%s: the guest did not power off within %d s; quitting", c->name,
+				 c->timeout_ms / 1000);
+		break;
+	case STOP_EV_QUIT: vm_info("%s: QMP quit", c->name); break;
+	case STOP_EV_QUIT_FAILED: vm_info("%s: quit: %s", c->name, detail); break;
+	case STOP_EV_TERM: vm_info("%s: SIGTERM to QEMU (pid %d)", c->name, (int)c->pid); break;
+	case STOP_EV_KILL: vm_warnx("%s: QEMU (pid %d) did not quit; killing it", c->name, (int)c->pid); break;
+	default: break;
+	}
 }
 
 static int stop_one(const char *arg, int timeout_ms, bool force)
@@ -49,107 +70,27 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 		free(err);
 		return EXIT_FAIL;
 	}
-	char *name = bundle_display_name(b.path);
-	char *dir = bundle_runtime_path(&b, NULL);
-	int status = EXIT_OK;
-	if (!runtime_locked(dir)) {
-		if (!vm_quiet)
-			vm_warnx("%s: not running", name);
-		goto out;
-	}
-	pid_t pid = runtime_read_pid(dir);
-	char *sock = path_join(dir, RT_QMP);
-	struct qmp *q = qmp_connect(sock, QMP_MS, &err);
-	free(sock);
-	/* QEMU hung up in the middle of the handshake: it is going away */
-	bool hung_up = !q && errno == EPROTO;
-	if (!q) {
-		vm_info("%s: QMP: %s", name, err);
+	struct stop_ctx c = {.name = bundle_display_name(b.path), .timeout_ms = timeout_ms};
+	char *dir = tool_runtime_dir(&b);
+	c.pid = runtime_read_pid(dir);
+	struct vm_stop_opts o = VM_STOP_OPTS_INIT;
+	o.timeout_ms = timeout_ms;
+	o.force = force;
+	o.note = on_step;
+	o.no_qmp = on_no_qmp;
+	o.ctx = &c;
+	int r = vm_stop(dir, &o, &err), status = EXIT_OK;
+	if (r == 1 && !vm_quiet)
+		vm_warnx("%s: not running", c.name);
+	if (r == 0)
+		vm_info("%s: stopped", c.name);
+	if (r < 0) {
+		vm_warnx("%s: %s", c.name, err);
 		free(err);
-		err = NULL;
-	}
-
-	bool polite = !force && q, killed = false;
-	if (polite) {
-		/* A guest whose CPUs are stopped cannot answer the power button. */
-		struct json_object *ret = NULL, *v;
-		if (qmp_execute(q, "query-status", NULL, QMP_MS, &ret, &err) == 0) {
-			if (!json_object_object_get_ex(ret, "running", &v) || !json_object_get_boolean(v)) {
-				vm_info("%s: the CPUs are not running; skipping the power button", name);
-				polite = false;
-			}
-			json_object_put(ret);
-		} else {
-			free(err);
-			err = NULL;
-		}
-	}
-	if (polite) {
-		vm_info("%s: pressing the power button (waiting up to %d s)", name, timeout_ms / 1000);
-		if (qmp_execute(q, "system_powerdown", NULL, QMP_MS, NULL, &err) < 0) {
-			vm_info("%s: system_powerdown: %s", name, err);
-			free(err);
-			err = NULL;
-		} else {
-			/* QEMU keeps our connection until it exits; leave it so QMP stays
-			 * usable for quit. */
-			if (runtime_wait_unlocked(dir, timeout_ms) == 0)
-				goto gone;
-			if (!vm_quiet)
-				vm_warnx("%s: the guest did not power off within %d s; quitting", name,
-					 timeout_ms / 1000);
-		}
-	}
-	if (q) {
-		vm_info("%s: QMP quit", name);
-		if (qmp_execute(q, "quit", NULL, QMP_MS, NULL, &err) < 0) {
-			vm_info("%s: quit: %s", name, err);
-			free(err);
-			err = NULL;
-		}
-	} else if (pid > 0) {
-		vm_info("%s: SIGTERM to QEMU (pid %d)", name, (int)pid);
-		kill(pid, SIGTERM); /* QEMU's SIGTERM is a clean quit */
-	}
-	if (runtime_wait_unlocked(dir, GRACE_MS) == 0)
-		goto gone;
-	if (pid > 0) {
-		vm_warnx("%s: QEMU (pid %d) did not quit; killing it", name, (int)pid);
-		kill(pid, SIGKILL);
-		killed = true;
-	}
-	if (runtime_wait_unlocked(dir, GRACE_MS) == 0)
-		goto gone;
-	vm_warnx("%s: still running (the lock %s/%s is held)", name, dir, RT_LOCK);
-	status = EXIT_FAIL;
-	goto close;
-gone:
-	/* QEMU announces every shutdown, the guest's, a quit or a SIGTERM, with
-	 * a SHUTDOWN event before it exits; without one, something else killed
-	 * it or it crashed while we waited. The VM is gone, but not stopped. */
-	if (!killed && (q ? !saw_shutdown(q) : hung_up)) {
-		vm_warnx("%s: QEMU exited without shutting down (killed or crashed)", name);
 		status = EXIT_FAIL;
 	}
-	/* Tidy what a detached QEMU leaves behind, unless a new run already took over. */
-	{
-		struct runtime rt;
-		char *e2 = NULL;
-		int v = vm_verbose;
-		vm_verbose = 0; /* runtime_lock's note on leftovers says nothing new here */
-		if (runtime_lock(dir, &rt, NULL, &e2) == 0)
-			runtime_release(&rt);
-		vm_verbose = v;
-		free(e2);
-	}
-	if (status == EXIT_OK)
-		vm_info("%s: stopped", name);
-close:
-	if (q)
-		qmp_close(q);
-out:
 	free(dir);
-	free(name);
+	free((char *)c.name);
 	bundle_close(&b);
 	return status;
 }

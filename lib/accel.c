@@ -38,14 +38,7 @@
 
 #include <linux/kvm.h>
 
-#include "bundle.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+#include "runtime.h"
 
 void kvm_probe_free(struct kvm_probe *p)
 {
@@ -558,7 +551,7 @@ void kvm_probe(const char *cache_dir, struct kvm_probe *p)
 		id = NULL;
 	}
 	if (id) {
-		base = cache_dir ? xstrdup(cache_dir) : runtime_base();
+		base = cache_dir ? xstrdup(cache_dir) : runtime_base(NULL); /* no cache when it cannot be made */
 		if (base)
 			cache = path_join(base, ACCEL_CACHE_FILE);
 	}
@@ -603,12 +596,11 @@ bool accel_arch_native(const char *qemu_arch, const char *host)
 	return !strcmp(qemu_arch, host);
 }
 
-int accel_choose(const char *requested, const struct vm_config *cfg, struct accel_choice *out,
-		 char **err)
+int accel_request(const char *requested, const struct vm_config *cfg, const char **value,
+		  const char **source, char **err)
 {
 	static const char *const ok[] = {"auto", "kvm", "tcg", NULL};
 	const char *v, *src;
-	memset(out, 0, sizeof *out);
 	const char *env = getenv("VM_ACCEL");
 	if (requested) {
 		v = requested;
@@ -623,11 +615,27 @@ int accel_choose(const char *requested, const struct vm_config *cfg, struct acce
 		v = "auto";
 		src = "auto";
 	}
-	out->source = src;
-	if (!str_in(v, ok)) {
-		*err = xasprintf("accelerator '%s' from %s: use auto, kvm or tcg", v, src);
+	*source = src;
+	for (const char *const *k = ok; *k; k++)
+		if (!strcmp(v, *k)) {
+			*value = *k;
+			return 0;
+		}
+	*value = NULL;
+	vm_set_err(err, "accelerator '%s' from %s: use auto, kvm or tcg", v, src);
+	return -1;
+}
+
+int accel_choose(const char *requested, const struct vm_config *cfg, struct accel_choice *out,
+		 char **err)
+{
+	const char *v, *src;
+	memset(out, 0, sizeof *out);
+	if (accel_request(requested, cfg, &v, &src, err) < 0) {
+		out->source = src;
 		return -1;
 	}
+	out->source = src;
 	if (strcmp(v, "auto") != 0) {
 		out->accel = !strcmp(v, "kvm") ? "kvm" : "tcg";
 		out->reason = xasprintf("%s, as %s asks", out->accel, src);

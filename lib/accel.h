@@ -72,10 +72,19 @@ struct accel_choice {
 };
 void accel_choice_free(struct accel_choice *c);
 
-/* requested: the --accel value or NULL. Order: --accel, the config's accel
- * (kvm or tcg; "auto" defers), $VM_ACCEL, auto. auto runs kvm_probe() unless
- * the guest's architecture differs from the host's. Returns 0, or -1 with
- * *err for a value that is not auto|kvm|tcg. */
+/* What is asked for, before any probe: requested (the --accel value or
+ * NULL), else the config's accel (kvm or tcg; "auto" defers), else
+ * $VM_ACCEL, else auto. *value is "auto", "kvm" or "tcg" (static), *source
+ * names where it came from ("--accel", "the config (accel)", "VM_ACCEL",
+ * "auto"). Returns 0, or -1 with *err for a value that is not auto|kvm|tcg.
+ * vm-argv prints this ("auto": -accel kvm -accel tcg); vm-run decides auto
+ * through accel_choose(). */
+int accel_request(const char *requested, const struct vm_config *cfg, const char **value,
+		  const char **source, char **err);
+
+/* accel_request(), then auto decided here: TCG when the guest's
+ * architecture differs from the host's, else the kvm_probe() verdict.
+ * Returns 0, or -1 with *err as accel_request(). */
 int accel_choose(const char *requested, const struct vm_config *cfg, struct accel_choice *out,
 		 char **err);
 

@@ -94,17 +94,10 @@ struct progress {
 	double start, last;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void progress_init(struct progress *p, bool on, const char *name, const char *verb, uint64_t total)
 {
 	*p = (struct progress){.on = on, .name = name, .verb = verb, .total = total};
-	p->start = p->last = now_s();
+	p->start = p->last = now_ms() / 1e3;
 }
 
 static void human(char out[32], uint64_t b)
@@ -124,7 +117,7 @@ static void progress_show(struct progress *p, uint64_t done)
 {
 	if (!p->on)
 		return;
-	double t = now_s();
+	double t = now_ms() / 1e3;
 	if (t - p->start < 1.0 || t - p->last < 0.2)
 		return;
 	p->last = t;

@@ -1,6 +1,7 @@
 /* Config to QEMU argv (UTM's UTMQemuConfiguration+Arguments, for Linux).
  * Pure: the same bundle and options always give the same argv. */
 #include "argv.h"
+#include "runtime.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -551,7 +552,11 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 		return -1;
 	}
 	struct ctx x = {.b = b, .c = &c, .o = o, .out = out, .err = err, .bootindex = 1};
-	x.rt = o->runtime_dir ? xstrdup(o->runtime_dir) : bundle_runtime_path(b, NULL);
+	x.rt = o->runtime_dir ? xstrdup(o->runtime_dir) : bundle_runtime_path(b, NULL, err);
+	if (!x.rt) {
+		config_free(&c);
+		return -1;
+	}
 	x.accel = o->accel ? o->accel : c.accel;
 	*err = NULL;
 

@@ -15,7 +15,7 @@ struct argv_opts {
 	bool snapshot;           /* -snapshot: discard disk writes */
 	bool exit_device;        /* isa-debug-exit on x86 (iobase 0xf4) */
 	int qmp_fd;              /* >= 0: an already listening socket passed to QEMU; -1 = path */
-	int qmp_session_fd;      /* the same for the session monitor (RT_QMP_SESSION) */
+	int qmp_session_fd;      /* the same for the session monitor (runtime.h: RT_QMP_SESSION) */
 	int console_fd;          /* likewise for the first serial port's socket; -1 = path */
 	bool no_defaults_check;  /* skip file existence checks (vm-argv on a copied config) */
 	bool no_sandbox;         /* leave out -sandbox (QEMU's seccomp filter) */
@@ -34,21 +34,6 @@ struct argv_opts {
 	void *open_ctx;
 };
 #define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
-
-/* Runtime file names inside the runtime dir. */
-#define RT_QMP "qmp.sock"
-/* A second QMP monitor for clients that stay (vm-qmp's REPL, --events,
- * pipe mode): QEMU serves one client per monitor, and vm-stop, vm-ls and
- * vm-disk must not wait behind them on qmp.sock. */
-#define RT_QMP_SESSION "qmp-session.sock"
-#define RT_CONSOLE "console.sock" /* first serial port, when it is not a file/pty */
-#define RT_CONSOLE_LOG "console.log"
-#define RT_PID "pid"
-#define RT_LOCK "lock"
-#define RT_VNC "vnc.sock"
-#define RT_SPICE "spice.sock"
-#define RT_SWTPM "swtpm.sock"
-#define RT_ACCEL "accel" /* the accelerator the running VM uses */
 
 /* The seccomp policy QEMU runs under unless no_sandbox (libvirt's). */
 #define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"

@@ -442,38 +442,3 @@ char *bundle_resolve(const struct bundle *b, const char *name, char **err)
 	return p;
 }
 
-char *runtime_base(void)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	char *base;
-	if (xdg && *xdg) {
-		base = path_join(xdg, "vm");
-		if (mkdir_p(base, 0700) < 0)
-			vm_err(EXIT_FAIL, "%s", base);
-		return base;
-	}
-	base = xasprintf("/tmp/vm-%u", (unsigned)getuid());
-	if (mkdir(base, 0700) < 0 && errno != EEXIST)
-		vm_err(EXIT_FAIL, "%s", base);
-	/* /tmp is shared: the folder must be ours and private, not a planted link */
-	struct stat st;
-	if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-	    (st.st_mode & 077))
-		vm_errx(EXIT_FAIL, "%s: not a private folder owned by uid %u", base, (unsigned)getuid());
-	return base;
-}
-
-char *bundle_runtime_path(const struct bundle *b, const char *file)
-{
-	char *base = runtime_base();
-	const char *uuid = b->cfg.uuid ? b->cfg.uuid : "no-uuid";
-	char *dir = path_join(base, uuid);
-	free(base);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		vm_err(EXIT_FAIL, "%s", dir);
-	if (!file)
-		return dir;
-	char *p = path_join(dir, file);
-	free(dir);
-	return p;
-}

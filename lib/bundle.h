@@ -59,11 +59,6 @@ char *bundle_resolve(const struct bundle *b, const char *name, char **err);
 int bundle_check_outside(const struct bundle *b, const char *path, char **err);
 /* (Whether a bare/relative name stays inside: bundle_name_is_safe, util.h.) */
 
-/* Runtime directory for this VM: $XDG_RUNTIME_DIR/vm/UUID or
- * /tmp/vm-UID/UUID, created 0700. file may be NULL for the directory. */
-char *bundle_runtime_path(const struct bundle *b, const char *file);
-char *runtime_base(void); /* the parent of every VM's runtime dir, created 0700 */
-
 /* The bundle's display name: its folder name without .utm. */
 char *bundle_display_name(const char *path);
 

@@ -65,25 +65,17 @@ struct qmp {
 	volatile sig_atomic_t *intr;
 };
 
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* timeout_ms < 0: no deadline (-1). */
 static long long deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : (long long)now_ms() + timeout_ms;
 }
 
 static int remaining(long long deadline)
 {
 	if (deadline < 0)
 		return -1;
-	long long r = deadline - now_ms();
+	long long r = deadline - (long long)now_ms();
 	if (r < 0)
 		return 0;
 	return r > INT_MAX ? INT_MAX : (int)r;
@@ -646,30 +638,10 @@ struct qmp *qmp_open_fd(int fd, int timeout_ms, char **err)
  * so a longer path is reached through its directory's /proc/self/fd entry. */
 static int connect_unix(int fd, const char *path, long long deadline)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int dfd = -1, r;
-	char *alt = NULL;
-	const char *target = path;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		const char *slash = strrchr(path, '/');
-		char *dir = slash ? strndup(path, (size_t)(slash - path)) : xstrdup(".");
-		if (!dir)
-			vm_oom();
-		dfd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		free(dir);
-		if (dfd < 0)
-			return -1;
-		alt = xasprintf("/proc/self/fd/%d/%s", dfd, slash ? slash + 1 : path);
-		target = alt;
-		if (strlen(alt) >= sizeof(sa.sun_path)) {
-			free(alt);
-			close(dfd);
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-	}
-	memcpy(sa.sun_path, target, strlen(target) + 1);
+	struct sockaddr_un sa;
+	int dfd, r;
+	if (unix_addr(path, &sa, &dfd) < 0)
+		return -1;
 	for (;;) {
 		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 		if (r == 0 || (errno != EAGAIN && errno != EINTR))
@@ -683,7 +655,6 @@ static int connect_unix(int fd, const char *path, long long deadline)
 		nanosleep(&ts, NULL);
 	}
 	int saved = errno;
-	free(alt);
 	if (dfd >= 0)
 		close(dfd);
 	errno = saved;

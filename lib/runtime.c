@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "argv.h"
 #include "qmp.h"
 
 const char *vm_state_name(enum vm_state s)
@@ -76,6 +75,64 @@ pid_t runtime_read_pid(const char *dir)
 		v = 0;
 	free(s);
 	return (pid_t)v;
+}
+
+char *runtime_base(char **err)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char *base;
+	if (xdg && *xdg) {
+		base = path_join(xdg, "vm");
+		if (mkdir_p(base, 0700) < 0)
+			goto fail;
+		return base;
+	}
+	base = xasprintf("/tmp/vm-%u", (unsigned)getuid());
+	if (mkdir(base, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	/* /tmp is shared: the folder must be ours and private, not a planted link */
+	struct stat st;
+	if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+	    (st.st_mode & 077)) {
+		vm_set_err(err, "%s: not a private folder owned by uid %u", base, (unsigned)getuid());
+		free(base);
+		return NULL;
+	}
+	return base;
+fail:
+	vm_set_err(err, "%s: %s", base, strerror(errno));
+	free(base);
+	return NULL;
+}
+
+char *bundle_runtime_path(const struct bundle *b, const char *file, char **err)
+{
+	char *base = runtime_base(err);
+	if (!base)
+		return NULL;
+	const char *uuid = b->cfg.uuid ? b->cfg.uuid : "no-uuid";
+	char *dir = path_join(base, uuid);
+	free(base);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		vm_set_err(err, "%s: %s", dir, strerror(errno));
+		free(dir);
+		return NULL;
+	}
+	if (!file)
+		return dir;
+	char *p = path_join(dir, file);
+	free(dir);
+	return p;
+}
+
+struct qmp *runtime_qmp_connect(const char *dir, const char *name, int timeout_ms, char **err)
+{
+	char *sock = path_join(dir, name ? name : RT_QMP);
+	struct qmp *q = qmp_connect(sock, timeout_ms, err);
+	int e = errno;
+	free(sock);
+	errno = e;
+	return q;
 }
 
 static bool pid_alive(pid_t pid)
@@ -169,13 +226,6 @@ static void on_tick(int sig)
 	(void)sig;
 }
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int runtime_wait_unlocked(const char *dir, int timeout_ms)
 {
 	int fd = open_lock_ro(dir);
@@ -201,7 +251,7 @@ int runtime_wait_unlocked(const char *dir, int timeout_ms)
 		struct itimerspec its = {.it_value = {0, 50 * 1000000}, .it_interval = {0, 50 * 1000000}};
 		timer_settime(tid, 0, &its, NULL);
 	}
-	double deadline = mono_ms() + timeout_ms;
+	double deadline = now_ms() + timeout_ms;
 	int result = 1;
 	for (;;) {
 		int r = have_timer ? flock(fd, LOCK_SH) : flock(fd, LOCK_SH | LOCK_NB);
@@ -211,7 +261,7 @@ int runtime_wait_unlocked(const char *dir, int timeout_ms)
 		}
 		if (errno != EINTR && errno != EWOULDBLOCK)
 			break;
-		if (timeout_ms >= 0 && mono_ms() >= deadline)
+		if (timeout_ms >= 0 && now_ms() >= deadline)
 			break;
 		if (!have_timer)
 			usleep(10000);
@@ -269,10 +319,8 @@ int runtime_state_dir(const char *dir, int qmp_timeout_ms, struct vm_status *st)
 		return 0;
 	}
 	st->accel = read_trimmed(dir, RT_ACCEL);
-	char *sock = path_join(dir, RT_QMP);
 	char *err = NULL;
-	struct qmp *q = qmp_connect(sock, qmp_timeout_ms, &err);
-	free(sock);
+	struct qmp *q = runtime_qmp_connect(dir, NULL, qmp_timeout_ms, &err);
 	if (!q) {
 		st->state = VM_UNKNOWN;
 		st->error = err ? err : xstrdup("QMP did not answer");
@@ -310,7 +358,7 @@ int runtime_state_dir(const char *dir, int qmp_timeout_ms, struct vm_status *st)
 
 int runtime_state(const struct bundle *b, int qmp_timeout_ms, struct vm_status *st)
 {
-	char *dir = bundle_runtime_path(b, NULL);
+	char *dir = bundle_runtime_path(b, NULL, NULL);
 	if (!dir) {
 		memset(st, 0, sizeof *st);
 		return -1;

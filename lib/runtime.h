@@ -16,10 +16,37 @@
 
 #include "bundle.h"
 
-/* Runtime files besides the RT_* names in argv.h. */
+/* The names of the runtime files inside a runtime dir. */
+#define RT_QMP "qmp.sock"
+/* A second QMP monitor for clients that stay (vm-qmp's REPL, --events,
+ * pipe mode): QEMU serves one client per monitor, and vm-stop, vm-ls and
+ * vm-disk must not wait behind them on qmp.sock. */
+#define RT_QMP_SESSION "qmp-session.sock"
+#define RT_CONSOLE "console.sock" /* first serial port, when it is not a file/pty */
+#define RT_CONSOLE_LOG "console.log"
+#define RT_PID "pid"
+#define RT_LOCK "lock"
+#define RT_VNC "vnc.sock"
+#define RT_SPICE "spice.sock"
+#define RT_SWTPM "swtpm.sock"
+#define RT_ACCEL "accel" /* the accelerator the running VM uses */
+
 #define RT_QEMU_LOG "qemu.log"   /* QEMU's stdout and stderr */
 #define RT_SWTPM_PID "swtpm.pid"
 #define RT_SWTPM_LOG "swtpm.log"
+
+/* Runtime directory for this VM: $XDG_RUNTIME_DIR/vm/UUID or
+ * /tmp/vm-UID/UUID, created 0700. file may be NULL for the directory.
+ * NULL with *err when it cannot be made (or /tmp's is not ours alone). */
+char *bundle_runtime_path(const struct bundle *b, const char *file, char **err);
+/* The parent of every VM's runtime dir, created 0700; NULL with *err. */
+char *runtime_base(char **err);
+
+struct qmp;
+/* Connect to the VM's QMP monitor RUNTIME/name (NULL: RT_QMP); as
+ * qmp_connect(), whose errno tells "nothing listens" (ENOENT, ECONNREFUSED)
+ * from a timeout. */
+struct qmp *runtime_qmp_connect(const char *dir, const char *name, int timeout_ms, char **err);
 
 enum vm_state {
 	VM_STOPPED,  /* lock free */

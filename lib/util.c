@@ -532,3 +532,105 @@ bool mac_valid(const char *s)
 	unsigned first = (unsigned)strtoul(s, NULL, 16);
 	return (first & 1) == 0;
 }
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int unix_addr(const char *path, void *sap, int *dirfd)
+{
+	struct sockaddr_un *sa = sap;
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	*dirfd = -1;
+	if (strlen(path) < sizeof sa->sun_path) {
+		memcpy(sa->sun_path, path, strlen(path) + 1);
+		return 0;
+	}
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xasprintf("%.*s", (int)(slash - path), path) : xstrdup(".");
+	int dfd = open(*dir ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (dfd < 0)
+		return -1;
+	char *alt = xasprintf("/proc/self/fd/%d/%s", dfd, slash ? slash + 1 : path);
+	bool fits = strlen(alt) < sizeof sa->sun_path;
+	if (fits)
+		memcpy(sa->sun_path, alt, strlen(alt) + 1);
+	free(alt);
+	if (!fits) {
+		close(dfd);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	*dirfd = dfd;
+	return 0;
+}
+
+int unix_listen(const char *path, int backlog, char **err)
+{
+	struct sockaddr_un sa;
+	int dfd, fd = -1;
+	if (unix_addr(path, &sa, &dfd) < 0)
+		goto fail;
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	mode_t old = umask(0177); /* srw------- */
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (r < 0 || listen(fd, backlog) < 0)
+		goto fail;
+	if (dfd >= 0)
+		close(dfd);
+	return fd;
+fail:;
+	int e = errno;
+	vm_set_err(err, "%s: %s", path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	errno = e;
+	return -1;
+}
+
+int unix_connect(const char *path, char **err)
+{
+	struct sockaddr_un sa;
+	int dfd = -1, fd = -1;
+	if (unix_addr(path, &sa, &dfd) < 0)
+		goto fail;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		goto fail;
+	if (dfd >= 0)
+		close(dfd);
+	return fd;
+fail:;
+	int e = errno;
+	vm_set_err(err, "%s: %s", path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	errno = e;
+	return -1;
+}
+
+void shell_quote_argv(struct buf *b, const struct strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++) {
+		if (i)
+			buf_puts(b, " ");
+		shell_quote(b, sv->v[i]);
+	}
+}

@@ -27,12 +27,6 @@ void vm_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 
  * every other error; the exiting helpers (vm_errx ...) are the tools' own,
  * in cmd/tool.h. */
 _Noreturn void vm_oom(void);
-/* Transitional, for bundle.c's runtime_base and bundle_runtime_path only,
- * which still exit on failure and are moving to runtime.c, where they are to
- * return errors: defined by the tool layer (cmd/tool.c). Nothing else in
- * lib/ may call them (tests/e2e/layering.sh checks). */
-_Noreturn void vm_errx(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-_Noreturn void vm_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 extern int vm_verbose; /* -v count */
 extern bool vm_quiet;  /* -q */
 void vm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -95,5 +89,23 @@ void uuid_generate_str(char out[37]);
 void mac_generate_str(char out[18]);
 bool uuid_valid(const char *s);
 bool mac_valid(const char *s);
+
+/* The words of sv, each shell-quoted, separated by spaces (a command line to show). */
+void shell_quote_argv(struct buf *b, const struct strv *sv);
+
+/* Milliseconds on CLOCK_MONOTONIC: deadlines and durations, never dates. */
+double now_ms(void);
+
+/* Unix sockets at paths of any length. sun_path holds 108 bytes; a longer
+ * path is reached through its folder's /proc/self/fd/N entry. unix_addr
+ * fills *sa for path (struct sockaddr_un *), with *dirfd the folder's fd
+ * to close after bind/connect (-1 when none); 0, or -1 with errno
+ * (ENAMETOOLONG when even the short form does not fit). */
+int unix_addr(const char *path, void *sa, int *dirfd);
+/* A listening socket (close-on-exec) at path, which is replaced, mode 0600.
+ * Returns the fd, or -1 with *err naming path. */
+int unix_listen(const char *path, int backlog, char **err);
+/* A connected socket (close-on-exec) to path, or -1 with *err and errno. */
+int unix_connect(const char *path, char **err);
 
 #endif

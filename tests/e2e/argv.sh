@@ -70,3 +70,14 @@ for conf in "$VM_TOP"/tests/golden/*.conf; do
 	fi
 	qemu_bg_stop
 done
+
+# The accelerator request is vm-run's (accel_request): "auto" in the config
+# defers to $VM_ACCEL, so VM_ACCEL=tcg prints TCG alone.
+accels() { vm-argv -0 "$1" | tr '\0' '\n' | grep -A1 -x -- -accel | grep -v -x -e -accel -e --; }
+vm-create -q --memory 64M "$T/acc" >/dev/null
+vm-config -q "$T/acc.utm" set accel auto
+check_eq "accel = auto, VM_ACCEL=tcg: one -accel tcg" "$(VM_ACCEL=tcg accels "$T/acc.utm" | sed 's/,.*//' | tr '\n' ' ')" "tcg "
+check_eq "accel = auto, VM_ACCEL unset: kvm, else tcg" "$(VM_ACCEL= accels "$T/acc.utm" | sed 's/,.*//' | tr '\n' ' ')" "kvm tcg "
+check_eq "accel = auto, --accel kvm: kvm alone" "$(VM_ACCEL=tcg vm-argv -0 --accel kvm "$T/acc.utm" | tr '\0' '\n' | grep -c -x -- -accel)" 1
+VM_ACCEL=fast vm-argv "$T/acc.utm" >/dev/null 2>&1
+check_eq "VM_ACCEL=fast: a usage error" "$?" 2

@@ -23,6 +23,15 @@ check "no pid or sockets left behind" test ! -e "$rt/pid" -a ! -e "$rt/qmp.sock"
 check "console.log kept for a post-mortem" grep -q "utmkit demo guest" "$rt/console.log"
 check_eq "vm-ls: stopped" "$(state "$T/demo.utm")" stopped
 
+# --- a runtime dir deeper than a socket path may be (108 bytes) ----------------
+long="$T/$(printf '%0120d' 0)"
+mkdir -p -m 700 "$long"
+pid=$(XDG_RUNTIME_DIR=$long vm-run -q -d --paused "$T/demo.utm" 2>"$T/long.err" </dev/null)
+check "long XDG_RUNTIME_DIR: vm-run -d starts (stderr: $(cat "$T/long.err"))" test -n "$pid"
+check_eq "...vm-qmp reaches it" "$(XDG_RUNTIME_DIR=$long vm-qmp "$T/demo.utm" query-status | jq -r .status)" prelaunch
+XDG_RUNTIME_DIR=$long vm-stop -q "$T/demo.utm"
+check_eq "...vm-stop stops it" "$?" 0
+
 # --- the guest sets the exit status --------------------------------------------
 guest exit7 "utmkit.exit=7"
 vm-run --exit-device "$T/exit7.utm" >/dev/null 2>"$T/exit7.err" </dev/null

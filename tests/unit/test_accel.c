@@ -10,13 +10,6 @@
 #include "bundle.h"
 #include "testutil.h"
 
-static double ms_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int answers_yes(void *arg, int timeout_ms, char **reason)
 {
 	*reason = xasprintf("ran with %s", (const char *)arg);
@@ -61,9 +54,9 @@ static void isolated_child(void **state)
 static void isolated_timeout(void **state)
 {
 	char *r = NULL;
-	double t0 = ms_now();
+	double t0 = now_ms();
 	assert_int_equal(accel_isolated(hangs, NULL, 100, &r), 0);
-	double took = ms_now() - t0;
+	double took = now_ms() - t0;
 	assert_non_null(strstr(r, "no answer within"));
 	assert_true(took >= 100 + ACCEL_SETUP_MS && took < 2000 + ACCEL_SETUP_MS);
 	free(r);
@@ -118,7 +111,7 @@ static void pvm_only(void **state)
 static void probe_not_kvm(void **state)
 {
 	struct kvm_probe p;
-	double t0 = ms_now();
+	double t0 = now_ms();
 	kvm_probe_run("/nonexistent/kvm", 300, &p);
 	assert_false(p.works);
 	assert_non_null(strstr(p.reason, "does not exist"));
@@ -127,7 +120,7 @@ static void probe_not_kvm(void **state)
 	assert_false(p.works);
 	assert_non_null(strstr(p.reason, "not a KVM device"));
 	kvm_probe_free(&p);
-	assert_true(ms_now() - t0 < 100);
+	assert_true(now_ms() - t0 < 100);
 }
 
 /* The real device, whatever this host has: a verdict, quickly, and the
@@ -137,9 +130,9 @@ static void probe_this_host(void **state)
 	char *tmp = test_tmpdir();
 	unsetenv("VM_KVM_DEVICE");
 	struct kvm_probe p1, p2;
-	double t0 = ms_now();
+	double t0 = now_ms();
 	kvm_probe(tmp, &p1);
-	double took = ms_now() - t0;
+	double took = now_ms() - t0;
 	assert_non_null(p1.reason);
 	const char *expect = getenv("ACCEL_EXPECT");
 	if (!expect) /* not inside the (slow) nested test guest */
@@ -281,6 +274,41 @@ static void choose_order(void **state)
 	config_free(&c);
 }
 
+/* What vm-argv prints and vm-run starts from: the request before any probe.
+ * "auto" in the config defers to $VM_ACCEL, so VM_ACCEL=tcg means TCG alone. */
+static void request_order(void **state)
+{
+	struct vm_config c;
+	config_init(&c);
+	c.accel = xstrdup("auto");
+	const char *v = NULL, *src = NULL;
+	char *err = NULL;
+	unsetenv("VM_ACCEL");
+	assert_int_equal(accel_request(NULL, &c, &v, &src, &err), 0);
+	assert_string_equal(v, "auto");
+	assert_string_equal(src, "auto");
+	setenv("VM_ACCEL", "tcg", 1);
+	assert_int_equal(accel_request(NULL, &c, &v, &src, &err), 0);
+	assert_string_equal(v, "tcg");
+	assert_string_equal(src, "VM_ACCEL");
+	assert_int_equal(accel_request("kvm", &c, &v, &src, &err), 0);
+	assert_string_equal(v, "kvm");
+	free(c.accel);
+	c.accel = xstrdup("kvm");
+	assert_int_equal(accel_request(NULL, &c, &v, &src, &err), 0);
+	assert_string_equal(v, "kvm");
+	assert_string_equal(src, "the config (accel)");
+	setenv("VM_ACCEL", "fast", 1);
+	free(c.accel);
+	c.accel = NULL;
+	assert_int_equal(accel_request(NULL, &c, &v, &src, &err), -1);
+	assert_null(v);
+	assert_non_null(strstr(err, "'fast' from VM_ACCEL"));
+	free(err);
+	unsetenv("VM_ACCEL");
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,7 +317,7 @@ int main(void)
 	    cmocka_unit_test(probe_not_kvm),   cmocka_unit_test(probe_this_host),
 	    cmocka_unit_test(probe_uses_cache), cmocka_unit_test(boot_sector),
 	    cmocka_unit_test(arch_native),
-	    cmocka_unit_test(choose_order),
+	    cmocka_unit_test(choose_order),    cmocka_unit_test(request_order),
 	};
 	return cmocka_run_group_tests_name("accel", tests, NULL, NULL);
 }

@@ -11,13 +11,6 @@
 #include "runtime.h"
 #include "testutil.h"
 
-static double ms_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void touch(const char *dir, const char *name)
 {
 	char *p = path_join(dir, name);
@@ -48,10 +41,10 @@ static void lock_once(void **state)
 	assert_true(runtime_locked(dir));
 
 	/* held, no pid yet */
-	double t0 = ms_now();
+	double t0 = now_ms();
 	assert_int_equal(runtime_lock(dir, &b, &holder, &err), 1);
 	assert_int_equal(holder, 0);
-	assert_true(ms_now() - t0 < 500); /* "at once" */
+	assert_true(now_ms() - t0 < 500); /* "at once" */
 
 	/* held, with a live pid */
 	char *pid = xasprintf("%d\n", (int)getpid());
@@ -114,18 +107,18 @@ static void wait_unlocked(void **state)
 	assert_int_equal(runtime_wait_unlocked(tmp, 100), 0); /* no lock file at all */
 	pid_t p = hold_lock_in_child(tmp, 5000);
 	assert_true(runtime_locked(tmp));
-	double t0 = ms_now();
+	double t0 = now_ms();
 	assert_int_equal(runtime_wait_unlocked(tmp, 200), 1); /* timeout */
-	double took = ms_now() - t0;
+	double took = now_ms() - t0;
 	assert_true(took >= 190 && took < 1000);
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
 	assert_int_equal(runtime_wait_unlocked(tmp, 1000), 0);
 
 	p = hold_lock_in_child(tmp, 150);
-	t0 = ms_now();
+	t0 = now_ms();
 	assert_int_equal(runtime_wait_unlocked(tmp, 5000), 0); /* ends when the holder does */
-	took = ms_now() - t0;
+	took = now_ms() - t0;
 	assert_true(took < 1000);
 	waitpid(p, NULL, 0);
 	/* SIGALRM is back to what it was */
