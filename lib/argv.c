@@ -29,6 +29,7 @@ struct ctx {
 	const char *accel; /* kvm tcg auto */
 	char **err;
 	int ide_bus, ide_unit;
+	int own_ports; /* root ports of read-only virtio disks */
 	bool scsi_added, usb_added;
 	int fdsets; /* fd sets handed out so far (-add-fd set=1..) */
 };
@@ -271,7 +272,16 @@ static int drives(struct ctx *x)
 			add_usb_bus(x);
 		struct buf dev = {0};
 		buf_puts(&dev, dd.driver);
-		if (dd.bus) {
+		if (dd.pci && d->readonly && machine_is_pcie(c)) {
+			/* a read-only disk is a medium vm-disk swaps on a running VM
+			 * (the cloud-init seed) by unplugging it: devices on the PCIe
+			 * root bus cannot be, so it gets a root port of its own */
+			int n = ARGV_SPARE_ROOT_PORTS + ++x->own_ports;
+			add(x, "-device");
+			strv_pushf(x->out, "pcie-root-port,id=rp-%s,bus=pcie.0,chassis=%d,port=0x%x", d->id, n,
+				   0x10 + n - 1);
+			buf_printf(&dev, ",bus=rp-%s", d->id);
+		} else if (dd.bus) {
 			buf_printf(&dev, ",bus=%s", dd.bus);
 		} else if (has_prefix(dd.driver, "ide-")) {
 			/* q35's AHCI has six buses of one unit; the PC's IDE two buses of two */
