@@ -67,7 +67,8 @@ check_eq "/sys/block before" "$(gsh 'ls /sys/block')" "sr0 vda"
 check_eq "attach: hot-plug a virtio disk" "$(vm-disk "$B" attach "$T/extra.qcow2" --id vd1)" vd1
 check_eq "the guest sees vdb" "$(gsh 'for i in $(seq 50); do [ -e /sys/block/vdb ] && break; sleep 0.2; done; ls /sys/block')" "sr0 vda vdb"
 check_eq "the config has the drive" "$(vm-config "$B" get drive.vd1.image)" "$T/extra.qcow2"
-check_eq "query-block: QEMU has it as vd1" "$(qemu_file vd1)" "$T/extra.qcow2"
+check_eq "query-block: QEMU has it (list --json, what runs now)" \
+	"$(vm-disk "$B" list --json | jq -r '.[] | select(.id == "vd1") | .running.inserted')" "$T/extra.qcow2"
 check_eq "query-pci: a virtio block device behind a spare root port" \
 	"$(vm-qmp "$B" query-pci | jq -r '.[].devices[] | select(.qdev_id | test("^rp[0-9]")) | .pci_bridge.devices[]? | select(.qdev_id == "vd1") | .id.device')" 4162
 t0=$(date +%s%N)
