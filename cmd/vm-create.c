@@ -314,15 +314,28 @@ int main(int argc, char **argv)
 		free(id);
 	}
 	if (ci.user_data) {
-		/* a CD-ROM on the machine's usual bus (IDE on x86 PCs, SCSI on virt):
-		 * NoCloud finds the seed by its label on any drive the guest sees */
-		if (config_drive(&c, SEED_ID))
+		/* NoCloud finds the seed by its label on any drive the guest sees.
+		 * A read-only virtio disk where the machine's disks are virtio: every
+		 * kernel has virtio-blk, not every one has AHCI (Debian's cloud
+		 * kernel lacks it, and q35's IDE is AHCI); elsewhere, or when
+		 * --set drive.seed.media=cdrom or drive.seed.interface asks, a CD-ROM. */
+		struct vm_drive *d = config_drive(&c, SEED_ID);
+		if (d && d->image)
 			vm_errx(EXIT_USAGE, "--cloud-init: a drive named %s exists already", SEED_ID);
-		struct vm_drive *d = config_add_drive(&c, SEED_ID);
-		d->media = xstrdup("cdrom");
+		if (!d)
+			d = config_add_drive(&c, SEED_ID);
+		if (!d->media) {
+			struct vm_config e;
+			config_copy(&e, &c);
+			config_apply_defaults(&e);
+			const char *i = d->interface ? d->interface : config_default_interface(&e, "disk");
+			d->media = xstrdup(!strcmp(i, "virtio") ? "disk" : "cdrom");
+			config_free(&e);
+		}
 		d->format = xstrdup("raw");
 		d->image = xstrdup(SEED_IMAGE);
-		d->removable = d->readonly = true;
+		d->readonly = true;
+		d->removable = !strcmp(d->media, "cdrom");
 	}
 	config_new_identity(&c);
 	if (ci.user_data) {

@@ -29,8 +29,8 @@ struct ctx {
 	char *rt;	   /* runtime dir */
 	const char *accel; /* kvm tcg auto */
 	char **err;
-	int bootindex;
 	int ide_bus, ide_unit;
+	int own_ports; /* root ports of read-only virtio disks */
 	bool scsi_added, usb_added;
 	int fdsets; /* fd sets handed out so far (-add-fd set=1..) */
 };
@@ -166,6 +166,71 @@ static int add_usb_bus(struct ctx *x)
 	return 0;
 }
 
+bool machine_is_pcie(const struct vm_config *c)
+{
+	const char *m = c->machine ? c->machine : "";
+	if (config_is_x86(c))
+		return has_prefix(m, "q35") || has_prefix(m, "pc-q35");
+	return has_prefix(m, "virt") && str_in(c->arch, (const char *const[]){"aarch64", "arm", "riscv64",
+										  "riscv32", NULL});
+}
+
+void drive_device(const struct vm_config *c, const struct vm_drive *d, struct drive_device *out)
+{
+	const char *i = d->interface;
+	bool cd = d->media && !strcmp(d->media, "cdrom"), ccw = !strcmp(c->arch, "s390x");
+	*out = (struct drive_device){.if_arg = "none", .removable = -1};
+	if (!strcmp(i, "virtio")) {
+		out->driver = ccw ? "virtio-blk-ccw" : "virtio-blk-pci";
+		out->pci = !ccw;
+		out->hotplug = true;
+	} else if (!strcmp(i, "nvme")) {
+		out->driver = "nvme";
+		out->pci = out->serial = out->hotplug = true;
+	} else if (!strcmp(i, "ide")) {
+		out->driver = cd ? "ide-cd" : "ide-hd";
+	} else if (!strcmp(i, "scsi") && config_has_pci(c)) {
+		out->driver = cd ? "scsi-cd" : "scsi-hd";
+		out->bus = "scsi0.0";
+		out->controller = ccw ? "virtio-scsi-ccw,id=scsi0" : "virtio-scsi-pci,id=scsi0";
+		out->hotplug = true;
+	} else if (!strcmp(i, "usb")) {
+		out->driver = "usb-storage";
+		out->bus = "usb.0";
+		out->removable = d->removable || cd;
+		out->hotplug = true;
+	} else if (strcmp(i, "none")) {
+		out->if_arg = i; /* sd, pflash, floppy; scsi of a machine without PCI */
+	}
+}
+
+int drive_boot_index(const struct vm_config *c, const struct vm_drive *d)
+{
+	int next = 1;
+	for (size_t i = 0; i < c->ndrives; i++) {
+		const struct vm_drive *e = &c->drives[i];
+		int idx = e->bootindex ? (int)e->bootindex : next++;
+		if (e == d || !strcmp(e->id, d->id))
+			return idx;
+	}
+	return next;
+}
+
+/* Spare root ports, numbered as libvirt numbers them (chassis N, port
+ * 0x10+N-1, functions of one multifunction slot): a PCIe root bus takes no
+ * hot-plugged device, so without them vm-disk attach on a running VM has
+ * nowhere to plug. Added before any other device, so the slot is free. */
+static void root_ports(struct ctx *x)
+{
+	if (!machine_is_pcie(x->c))
+		return;
+	for (int n = 1; n <= ARGV_SPARE_ROOT_PORTS; n++) {
+		add(x, "-device");
+		strv_pushf(x->out, "pcie-root-port,id=rp%d,bus=pcie.0,chassis=%d,port=0x%x,addr=0x2.0x%x%s", n, n,
+			   0x10 + n - 1, n - 1, n == 1 ? ",multifunction=on" : "");
+	}
+}
+
 static int drives(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
@@ -173,16 +238,11 @@ static int drives(struct ctx *x)
 	for (size_t i = 0; i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
 		bool cd = !strcmp(d->media, "cdrom");
+		struct drive_device dd;
+		drive_device(c, d, &dd);
 		char *key = xasprintf("drive.%s.image", d->id);
 		struct buf drv = {0};
-		const char *iface = d->interface;
-		const char *ifarg = "none";
-		if (str_in(iface, (const char *const[]){"sd", "pflash", "floppy", NULL}) ||
-		    (!strcmp(iface, "scsi") && !config_has_pci(c)))
-			ifarg = iface;
-		if (!strcmp(iface, "none"))
-			ifarg = "none";
-		buf_printf(&drv, "if=%s,id=drive-%s", ifarg, d->id);
+		buf_printf(&drv, "if=%s,id=drive-%s", dd.if_arg, d->id);
 		if (cd)
 			buf_puts(&drv, ",media=cdrom");
 		if (d->image) {
@@ -203,41 +263,43 @@ static int drives(struct ctx *x)
 		add2(x, "-drive", drv.s);
 		buf_free(&drv);
 
-		int boot = d->bootindex ? (int)d->bootindex : x->bootindex++;
-		char *dev = NULL;
-		if (!strcmp(iface, "virtio")) {
-			dev = xasprintf("%s,drive=drive-%s,id=%s,bootindex=%d",
-					pci_or_ccw(x, "virtio-blk-pci"), d->id, d->id, boot);
-		} else if (!strcmp(iface, "nvme")) {
-			dev = xasprintf("nvme,drive=drive-%s,id=%s,serial=%.20s,bootindex=%d", d->id, d->id, d->id,
-					boot);
-		} else if (!strcmp(iface, "ide")) {
+		if (!dd.driver)
+			continue;
+		if (dd.controller && !x->scsi_added) {
+			add2(x, "-device", dd.controller);
+			x->scsi_added = true;
+		}
+		if (!strcmp(dd.driver, "usb-storage"))
+			add_usb_bus(x);
+		struct buf dev = {0};
+		buf_puts(&dev, dd.driver);
+		if (dd.pci && d->readonly && machine_is_pcie(c)) {
+			/* a read-only disk is a medium vm-disk swaps on a running VM
+			 * (the cloud-init seed) by unplugging it: devices on the PCIe
+			 * root bus cannot be, so it gets a root port of its own */
+			int n = ARGV_SPARE_ROOT_PORTS + ++x->own_ports;
+			add(x, "-device");
+			strv_pushf(x->out, "pcie-root-port,id=rp-%s,bus=pcie.0,chassis=%d,port=0x%x", d->id, n,
+				   0x10 + n - 1);
+			buf_printf(&dev, ",bus=rp-%s", d->id);
+		} else if (dd.bus) {
+			buf_printf(&dev, ",bus=%s", dd.bus);
+		} else if (has_prefix(dd.driver, "ide-")) {
 			/* q35's AHCI has six buses of one unit; the PC's IDE two buses of two */
-			int unit = pc ? x->ide_unit : 0;
-			dev = xasprintf("%s,bus=ide.%d,unit=%d,drive=drive-%s,id=%s,bootindex=%d",
-					cd ? "ide-cd" : "ide-hd", x->ide_bus, unit, d->id, d->id, boot);
+			buf_printf(&dev, ",bus=ide.%d,unit=%d", x->ide_bus, pc ? x->ide_unit : 0);
 			if (!pc || ++x->ide_unit == 2) {
 				x->ide_unit = 0;
 				x->ide_bus++;
 			}
-		} else if (!strcmp(iface, "scsi") && config_has_pci(c)) {
-			if (!x->scsi_added) {
-				char *ctl = xasprintf("%s,id=scsi0", pci_or_ccw(x, "virtio-scsi-pci"));
-				add2(x, "-device", ctl);
-				free(ctl);
-				x->scsi_added = true;
-			}
-			dev = xasprintf("%s,bus=scsi0.0,drive=drive-%s,id=%s,bootindex=%d",
-					cd ? "scsi-cd" : "scsi-hd", d->id, d->id, boot);
-		} else if (!strcmp(iface, "usb")) {
-			add_usb_bus(x);
-			dev = xasprintf("usb-storage,bus=usb.0,drive=drive-%s,id=%s,removable=%s,bootindex=%d", d->id,
-					d->id, d->removable || cd ? "on" : "off", boot);
 		}
-		if (dev) {
-			add2(x, "-device", dev);
-			free(dev);
-		}
+		buf_printf(&dev, ",drive=drive-%s,id=%s", d->id, d->id);
+		if (dd.serial)
+			buf_printf(&dev, ",serial=%.20s", d->id);
+		if (dd.removable >= 0)
+			buf_printf(&dev, ",removable=%s", dd.removable ? "on" : "off");
+		buf_printf(&dev, ",bootindex=%d", drive_boot_index(c, d));
+		add2(x, "-device", dev.s);
+		buf_free(&dev);
 	}
 	return 0;
 }
@@ -551,7 +613,7 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 		config_free(&c);
 		return -1;
 	}
-	struct ctx x = {.b = b, .c = &c, .o = o, .out = out, .err = err, .bootindex = 1};
+	struct ctx x = {.b = b, .c = &c, .o = o, .out = out, .err = err};
 	x.rt = o->runtime_dir ? xstrdup(o->runtime_dir) : bundle_runtime_path(b, NULL, err);
 	if (!x.rt) {
 		config_free(&c);
@@ -596,8 +658,10 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 	strv_push(out, "-m");
 	strv_pushf(out, "%lld", (long long)c.memory);
 	int r = firmware(&x);
-	if (r == 0)
+	if (r == 0) {
+		root_ports(&x);
 		r = drives(&x);
+	}
 	if (r == 0) {
 		nets(&x);
 		r = serials(&x);

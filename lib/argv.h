@@ -44,4 +44,30 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 /* QEMU option values escape commas by doubling them. */
 char *qemu_escape(const char *s);
 
+/* How a drive appears to the guest, the one description that argv_build
+ * (the -device at start) and lib/media.c (device_add when it hot-plugs)
+ * both use, so a drive plugged live is the device it would be at start. */
+struct drive_device {
+	const char *if_arg;	/* -drive if=: "none" when a -device follows, else floppy, sd, pflash, scsi */
+	const char *driver;	/* virtio-blk-pci (-ccw on s390x), nvme, ide-hd, ide-cd, scsi-hd, scsi-cd,
+				 * usb-storage; NULL: no -device (QMP names it by its block backend) */
+	const char *bus;	/* scsi0.0, usb.0; NULL: the machine's (PCI: any free slot; IDE: numbered
+				 * by argv_build) */
+	const char *controller; /* a controller argv_build adds once before it (virtio-scsi-pci,id=scsi0) */
+	bool pci;		/* sits on PCI: on a PCIe machine it is hot-plugged into a free root port */
+	bool serial;		/* serial=ID (its first 20 characters): NVMe needs one */
+	int removable;		/* removable=on (1) or off (0); -1: the device has no such property */
+	bool hotplug;		/* device_add and device_del work for it on a running VM */
+};
+/* c: the effective config (defaults applied). */
+void drive_device(const struct vm_config *c, const struct vm_drive *d, struct drive_device *out);
+/* The drive's boot index as argv_build gives it: its own, or its place
+ * among the drives without one (1, 2 ...). */
+int drive_boot_index(const struct vm_config *c, const struct vm_drive *d);
+/* A machine whose root bus is PCI Express (q35, virt on Arm and RISC-V): a
+ * device is hot-plugged into a root port, not onto the root bus, and
+ * argv_build gives it ARGV_SPARE_ROOT_PORTS spare ones, as libvirt does. */
+bool machine_is_pcie(const struct vm_config *c);
+#define ARGV_SPARE_ROOT_PORTS 4
+
 #endif

@@ -168,24 +168,29 @@ void bundle_effective_config(const struct bundle *b, struct vm_config *out)
 	config_apply_defaults(out);
 }
 
-/* A writer killed by SIGKILL (or a crash) between making its temporary
- * NAME.tmp.XXXXXX (write_file_atomic) and the rename leaves that file behind,
- * where it would travel with the bundle (vm-pack, cp -r). Every writer of the
- * configuration holds the bundle's lock, as we do: any such file is stale. */
-static void drop_stale_tmp(const struct bundle *b, const char *name)
+/* A writer killed (SIGKILL) between its temporary file and the rename
+ * leaves NAME.tmp.XXXXXX (write_file_atomic, mkstemp) or NAME.tmp.PID
+ * (vm-disk's images in Data/) behind, where it would travel with the bundle
+ * (vm-pack, cp -r). Every writer of these holds the bundle's lock, as the
+ * caller does: any such file is stale. */
+void bundle_drop_stale_tmp(const struct bundle *b, const char *subdir, const char *name)
 {
 	if (b->lock_fd < 0)
 		return;
 	char *prefix = xasprintf("%s.tmp.", name);
 	size_t plen = strlen(prefix);
-	int fd = openat(b->lock_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(b->lock_fd, subdir ? subdir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d && fd >= 0)
 		close(fd);
 	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (!strncmp(de->d_name, prefix, plen) && strlen(de->d_name) == plen + 6)
+	while (d && (de = readdir(d))) {
+		const char *tail = de->d_name + plen;
+		if (strncmp(de->d_name, prefix, plen) || !*tail)
+			continue;
+		if (strlen(tail) == 6 || !tail[strspn(tail, "0123456789")])
 			unlinkat(dirfd(d), de->d_name, 0);
+	}
 	if (d)
 		closedir(d);
 	free(prefix);
@@ -194,7 +199,7 @@ static void drop_stale_tmp(const struct bundle *b, const char *name)
 int bundle_save(struct bundle *b, char **err)
 {
 	const char *base = strrchr(b->conf_path, '/');
-	drop_stale_tmp(b, base ? base + 1 : b->conf_path);
+	bundle_drop_stale_tmp(b, NULL, base ? base + 1 : b->conf_path);
 	if (b->format == BUNDLE_PLIST) {
 		if (b->plist.readonly) {
 			*err = xstrdup(b->plist.readonly);
@@ -242,7 +247,7 @@ int bundle_upgrade(struct bundle *b, char **err)
 	size_t xlen;
 	char *xml = config_plist_xml(doc, &xlen);
 	config_plist_free(doc);
-	drop_stale_tmp(b, ".config.plist.v4");
+	bundle_drop_stale_tmp(b, NULL, ".config.plist.v4");
 	char *tmp = path_join(b->path, ".config.plist.v4"), *images = path_join(b->path, "Images"),
 	     *data = path_join(b->path, "Data"), *view = path_join(b->path, "view.plist");
 	int ret = -1;

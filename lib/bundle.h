@@ -41,6 +41,10 @@ void bundle_effective_config(const struct bundle *b, struct vm_config *out);
  * place is printed). Each step is an atomic rename; close b afterwards. */
 int bundle_upgrade(struct bundle *b, char **err);
 
+/* Remove the temporary files NAME.tmp.XXXXXX or NAME.tmp.PID that a killed
+ * writer left in the bundle (subdir NULL) or its subdir; only with the lock. */
+void bundle_drop_stale_tmp(const struct bundle *b, const char *subdir, const char *name);
+
 /* Write b->cfg back, atomically. */
 int bundle_save(struct bundle *b, char **err);
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # cloud-init NoCloud seeds (lib/cloudinit.c): vm-create --cloud-init and
-# vm-disk cloud-init write Data/seed.iso, labelled cidata, on a CD-ROM drive;
+# vm-disk cloud-init write Data/seed.iso, labelled cidata, on a read-only
+# virtio disk (a CD-ROM where asked or where the machine has no virtio);
 # the image is read back by libarchive (bsdtar), by isoinfo and by blkid;
 # SSH keys land in meta-data; bad input (a missing file, YAML without its
 # #cloud-config line, a private key) is one clear line naming the file and
@@ -38,11 +39,20 @@ check_eq "vm-create --cloud-init --ssh-key (paths with spaces)" \
 ISO="$B/Data/seed.iso"
 check "Data/seed.iso is there" test -f "$ISO"
 check_eq "the config has the drive seed with it" "$(vm-config "$B" get drive.seed.image)" seed.iso
-check_eq "...a CD-ROM" "$(vm-config "$B" get drive.seed.media)" cdrom
+check_eq "...a disk, not a CD-ROM (q35's CD-ROM is AHCI, which cloud kernels lack)" "$(vm-config "$B" get drive.seed.media)" disk
+check_eq "...on virtio" "$(vm-config "$B" get drive.seed.interface)" virtio
 check_eq "...read-only" "$(vm-config "$B" get drive.seed.readonly)" true
 check_eq "...raw, not probed" "$(vm-config "$B" get drive.seed.format)" raw
-check_match "vm-disk list: seed on the machine's CD-ROM bus" "$(vm-disk "$B" list)" '^seed +ide +cdrom +raw .* ro,removable +seed.iso$'
-check_match "vm-argv: QEMU gets the seed read-only" "$(vm-argv "$B")" 'media=cdrom,file=[^,]*/Data/seed\.iso,format=raw,readonly=on'
+check_match "vm-disk list: seed, a read-only virtio disk" "$(vm-disk "$B" list)" '^seed +virtio +disk +raw .* ro +seed.iso$'
+check_match "vm-argv: QEMU gets the seed read-only" "$(vm-argv "$B")" 'id=drive-seed,file=[^,]*/Data/seed\.iso,format=raw,readonly=on'
+check_match "vm-argv: a virtio-blk device behind a root port of its own (so it can be unplugged)" \
+	"$(vm-argv "$B")" 'pcie-root-port,id=rp-seed,.* virtio-blk-pci,bus=rp-seed,drive=drive-seed,id=seed'
+check "vm-create --set drive.seed.media=cdrom: the seed on a CD-ROM" vm-create -q -N none \
+	--set drive.seed.media=cdrom --cloud-init "$F/user data" "$T/on cd"
+check_match "...on the machine's CD-ROM bus" "$(vm-disk "$T/on cd.utm" list)" '^seed +ide +cdrom +raw .* ro,removable +seed.iso$'
+check_match "...read-only in argv" "$(vm-argv "$T/on cd.utm")" 'media=cdrom,file=[^,]*/Data/seed\.iso,format=raw,readonly=on'
+check "vm-create -a m68k (no virtio): a CD-ROM seed" vm-create -q -N none -a m68k --cloud-init "$F/user data" "$T/q800"
+check_eq "...media cdrom" "$(vm-config "$T/q800.utm" get drive.seed.media)" cdrom
 check_eq "bsdtar (libarchive) lists user-data and meta-data" \
 	"$(bsdtar -tf "$ISO" | grep -v '^\.$' | sort | tr '\n' ' ')" "meta-data user-data "
 check "bsdtar: user-data is the file as given" sh -c "bsdtar -xOf '$ISO' user-data | cmp -s - '$F/user data'"
@@ -125,7 +135,7 @@ vm-create -q -d 64M -N none --name "Lab Box" "$T/lab box" || { not_ok "vm-create
 B="$T/lab box.utm"
 D="$B/Data"
 check "vm-disk cloud-init on a bundle without a seed" vm-disk "$B" cloud-init "$F/user data" --ssh-key "$F/id_ed25519.pub"
-check_eq "...a CD-ROM drive seed" "$(vm-config "$B" get drive.seed.media)" cdrom
+check_eq "...a read-only virtio disk seed" "$(vm-config "$B" get drive.seed.interface)/$(vm-config "$B" get drive.seed.media)/$(vm-config "$B" get drive.seed.readonly)" virtio/disk/true
 check_eq "...with Data/seed.iso" "$(vm-config "$B" get drive.seed.image)" seed.iso
 iso_ok "vm-disk" "$D/seed.iso"
 check "...user-data as given" sh -c "bsdtar -xOf '$D/seed.iso' user-data | cmp -s - '$F/user data'"
@@ -140,6 +150,8 @@ check "...no temporary or backup files in Data/" sh -c "! ls -A '$D' | grep -q '
 check "--id ci2: another drive, Data/ci2.iso" vm-disk "$B" cloud-init "$F/user data" --id ci2
 check_eq "...named in the config" "$(vm-config "$B" get drive.ci2.image)" ci2.iso
 check "...labelled cidata too" sh -c "blkid -o export '$D/ci2.iso' | grep -qx LABEL=cidata"
+check "--interface ide: a CD-ROM seed" vm-disk "$B" cloud-init "$F/user data" --id ci3 --interface ide
+check_eq "...media cdrom on ide" "$(vm-config "$B" get drive.ci3.media)/$(vm-config "$B" get drive.ci3.interface)" cdrom/ide
 
 cp "$D/seed.iso" "$T/seed.before"
 bad "vm-disk: a private key" 1 "id_ed25519: a private key" vm-disk "$B" cloud-init "$F/user data" --ssh-key "$F/id_ed25519"
@@ -195,21 +207,24 @@ vm-config "$G" set append "console=ttyS0 quiet utmkit.exit=status utmkit.cmd=\"$
 vm-run --exit-device "$G" >"$T/guest.out" 2>&1 </dev/null
 check_eq "the guest finds the seed by its label and reads user-data, instance-id and key (exit status)" "$?" 0
 
-# live: a new seed goes into the running VM's drive
+# live: a new seed goes into the running VM: the virtio seed is unplugged
+# and the new one plugged (a disk has no tray)
 vm-config "$G" set append "console=ttyS0 quiet"
 boot "$G"
-# right after a change of medium the first mounts may fail (unit attention)
+# the device may take a moment to appear after a plug: retry
 # shellcheck disable=SC2016 # run by the guest's shell
-mountcd='for i in $(seq 50); do mount -t iso9660 -o ro /dev/sr0 /mnt 2>/dev/null && break; sleep 0.2; done'
-check_eq "the running guest reads the seed on /dev/sr0" \
-	"$(gsh "$mountcd; head -n 2 /mnt/user-data | tail -n 1; umount /mnt")" "# hello from utmkit"
-check "vm-disk cloud-init on the running VM (blockdev-change-medium)" vm-disk "$G" cloud-init "$F/script"
-check_eq "the guest sees the new seed" "$(gsh "$mountcd; tail -n 1 /mnt/user-data; umount /mnt")" "echo second seed"
+mountseed="for i in \$(seq 50); do ($find_seed) 2>/dev/null; grep -q ' /mnt ' /proc/mounts && break; sleep 0.2; done"
+check_eq "the running guest reads the seed on its virtio disk" \
+	"$(gsh "$mountseed; head -n 2 /mnt/user-data | tail -n 1; umount /mnt")" "# hello from utmkit"
+check "vm-disk cloud-init on the running VM (unplug and plug)" vm-disk "$G" cloud-init "$F/script"
+check_eq "the guest sees the new seed" "$(gsh "$mountseed; tail -n 1 /mnt/user-data; umount /mnt")" "echo second seed"
+check_eq "query-block: the running VM has the new seed, read-only" \
+	"$(vm-disk "$G" list --json | jq -r '.[] | select(.id == "seed") | "\(.running.inserted) \(.readonly)"')" "$G/Data/seed.iso true"
 check_eq "...and so will the next boot" "$(vm-config "$G" get drive.seed.image)" seed.iso
 check "no backup left in Data/" sh -c "! ls -A '$G/Data' | grep -q '^\.'"
 B=$G
 bad "running: a new IDE CD-ROM cannot be hot-plugged; nothing made" 1 "drive s2: ide drives cannot be hot-plugged" \
-	vm-disk "$G" cloud-init "$F/user data" --id s2
+	vm-disk "$G" cloud-init "$F/user data" --id s2 --interface ide
 check "...no Data/s2.iso" test ! -e "$G/Data/s2.iso"
 check "vm-stop" vm-stop -q "$G"
 echo "1..$_n"

@@ -13,10 +13,8 @@
 need_guest
 cd "$T" || exit 1
 
-# q35's root bus takes no hot-plugged devices: two PCIe root ports for them
-guest_bundle "$T/live.utm" --disk 1G --cdrom - \
-	--extra -device --extra pcie-root-port,id=hp1,chassis=1 \
-	--extra -device --extra pcie-root-port,id=hp2,chassis=2
+# a default q35 bundle: its spare PCIe root ports (vm-argv) take hot-plugged disks
+guest_bundle "$T/live.utm" --disk 1G --cdrom -
 B="$T/live.utm"
 mkdir -p "$T/iso"
 echo "hello-from-the-iso" >"$T/iso/hello.txt"
@@ -69,6 +67,10 @@ check_eq "/sys/block before" "$(gsh 'ls /sys/block')" "sr0 vda"
 check_eq "attach: hot-plug a virtio disk" "$(vm-disk "$B" attach "$T/extra.qcow2" --id vd1)" vd1
 check_eq "the guest sees vdb" "$(gsh 'for i in $(seq 50); do [ -e /sys/block/vdb ] && break; sleep 0.2; done; ls /sys/block')" "sr0 vda vdb"
 check_eq "the config has the drive" "$(vm-config "$B" get drive.vd1.image)" "$T/extra.qcow2"
+check_eq "query-block: QEMU has it (list --json, what runs now)" \
+	"$(vm-disk "$B" list --json | jq -r '.[] | select(.id == "vd1") | .running.inserted')" "$T/extra.qcow2"
+check_eq "query-pci: a virtio block device behind a spare root port" \
+	"$(vm-qmp "$B" query-pci | jq -r '.[].devices[] | select(.qdev_id | test("^rp[0-9]")) | .pci_bridge.devices[]? | select(.qdev_id == "vd1") | .id.device')" 4162
 t0=$(date +%s%N)
 check "detach: unplug it (waits for DEVICE_DELETED)" vm-disk "$B" detach vd1
 t1=$(date +%s%N)
