@@ -9,7 +9,6 @@
  * console relay) and the messages. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,24 +24,34 @@
 #include "runtime.h"
 #include "tool.h"
 
-static const char usage[] =
-    "usage: vm-run [options] BUNDLE\n"
-    "Start the VM in BUNDLE, in the foreground until it stops, or detached.\n"
-    "  -a, --accel ACCEL         auto, kvm or tcg (default: the config, $VM_ACCEL, auto)\n"
-    "  -c, --console             the first serial port on this terminal; Ctrl-] detaches\n"
-    "  -d, --detach              return once the VM answers on QMP; print QEMU's pid\n"
-    "  -p, --paused              start with the CPUs stopped\n"
-    "  -s, --snapshot            discard all disk writes when the VM stops\n"
-    "  -t, --timeout SECONDS     stop a foreground VM that runs longer (exit status 3)\n"
-    "  -x, --exit-device         isa-debug-exit at port 0xf4: the guest sets the exit status\n"
-    "      --stop-timeout SECONDS  how long Ctrl-C waits for an ACPI power-off (default 30)\n"
-    "      --runas USER          as root: the user QEMU runs as (default: $VM_RUNAS, utmkit, nobody)\n"
-    "      --no-sandbox          no seccomp filter, and QEMU keeps the caller's user (warns)\n"
-    "      --allow-path PATH     the config may name PATH (a file or folder) outside the bundle\n"
-    "  -q, --quiet               no messages but errors\n"
-    "  -v, --verbose             say what is chosen and why; -vv: the QEMU command line too\n"
-    "  -h, --help                this help\n"
-    "  -V, --version             print the version\n";
+enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH };
+
+static const struct cli_option options[] = {
+    CLI_VALUE('a', "accel", "ACCEL", "auto, kvm or tcg (default: the config, $VM_ACCEL, auto)"),
+    CLI_FLAG('c', "console", "the first serial port on this terminal; Ctrl-] detaches"),
+    CLI_FLAG('d', "detach", "return once the VM answers on QMP; print QEMU's pid"),
+    CLI_FLAG('p', "paused", "start with the CPUs stopped"),
+    CLI_FLAG('s', "snapshot", "discard all disk writes when the VM stops"),
+    CLI_VALUE('t', "timeout", "SECONDS", "stop a foreground VM that runs longer (exit status 3;\n"
+					 "0: no timeout, run until it stops)"),
+    CLI_FLAG('x', "exit-device", "isa-debug-exit at port 0xf4: the guest sets the exit status"),
+    CLI_VALUE(OPT_STOP_TIMEOUT, "stop-timeout", "SECONDS", "how long Ctrl-C waits for an ACPI power-off\n"
+							   "(default 30); 0: no timeout, wait forever"),
+    CLI_VALUE(OPT_RUNAS, "runas", "USER", "as root: the user QEMU runs as (default: $VM_RUNAS,\n"
+					  "utmkit, nobody)"),
+    CLI_FLAG(OPT_NO_SANDBOX, "no-sandbox", "no seccomp filter, and QEMU keeps the caller's user (warns)"),
+    CLI_VALUE(OPT_ALLOW_PATH, "allow-path", "PATH", "the config may name PATH (a file or folder) outside\n"
+						      "the bundle"),
+    CLI_FLAG('q', "quiet", "no messages but errors"),
+    CLI_FLAG('v', "verbose", "say what is chosen and why; -vv: the QEMU command line too"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-run [options] BUNDLE\n",
+    .about = "Start the VM in BUNDLE, in the foreground until it stops, or detached.\n",
+    .options = options,
+};
 
 #define ESCAPE_KEY 0x1d /* Ctrl-] */
 #define QUIT_GRACE_MS 5000
@@ -54,11 +63,11 @@ static struct {
 	struct vm_proc p;
 	bool raw;
 	struct termios saved_tty;
-	int stop_timeout_ms;
+	int stop_timeout_ms; /* --stop-timeout; CLI_FOREVER: no deadline */
 	/* the console relay */
 	int con, i_con, i_in;
 	bool in_open;
-} S = {.rt = {.lock_fd = -1}, .con = -1};
+} S = {.rt = {.lock_fd = -1}, .con = -1, .stop_timeout_ms = 30000};
 
 static void tty_restore(void)
 {
@@ -128,7 +137,7 @@ static void on_stop_step(void *ctx, enum stop_event ev, const char *detail)
 	else if (ev == STOP_EV_RUN_TIMEOUT)
 		say("%s: --timeout: the VM ran too long; stopping it", S.name);
 	else if (ev == STOP_EV_POWERDOWN_TIMEOUT)
-		say("%s: the guest did not power off in %d s; quitting", S.name, S.stop_timeout_ms / 1000);
+		say("%s: the guest did not power off in %g s; quitting", S.name, S.stop_timeout_ms / 1000.0);
 	else if (ev == STOP_EV_QUIT || ev == STOP_EV_TERM)
 		vm_info("%s: quitting QEMU", S.name);
 	else if (ev == STOP_EV_KILL)
@@ -196,30 +205,12 @@ static void drain_console(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_STOP_TIMEOUT = 256, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH };
-	static const struct option longopts[] = {
-	    {"accel", required_argument, NULL, 'a'},
-	    {"console", no_argument, NULL, 'c'},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"paused", no_argument, NULL, 'p'},
-	    {"snapshot", no_argument, NULL, 's'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"exit-device", no_argument, NULL, 'x'},
-	    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
-	    {"runas", required_argument, NULL, OPT_RUNAS},
-	    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
-	    {"allow-path", required_argument, NULL, OPT_ALLOW_PATH},
-	    CLI_COMMON_LONGOPTS,
-	    {NULL, 0, NULL, 0},
-	};
 	const char *accel_opt = NULL, *runas = NULL;
 	struct strv allow = {0};
 	bool console = false, detach = false;
 	struct argv_opts o = ARGV_OPTS_INIT;
-	long long timeout_s = 0, stop_timeout_s = 30;
-	const char *e = NULL;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "a:cdpst:x" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	int timeout_ms = CLI_FOREVER, ch;
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 'a': accel_opt = optarg; break;
 		case 'c': console = true; break;
@@ -227,32 +218,24 @@ int main(int argc, char **argv)
 		case 'p': o.paused = true; break;
 		case 's': o.snapshot = true; break;
 		case 'x': o.exit_device = true; break;
-		case 't':
-			if (parse_int(optarg, 1, 100000000, &timeout_s, &e) < 0)
-				vm_errx(EXIT_USAGE, "--timeout %s: %s (seconds, at least 1)", optarg, e);
-			break;
+		case 't': timeout_ms = tool_seconds("--timeout", optarg); break;
+		case OPT_STOP_TIMEOUT: S.stop_timeout_ms = tool_seconds("--stop-timeout", optarg); break;
 		case OPT_RUNAS: runas = optarg; break;
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
-		case OPT_STOP_TIMEOUT:
-			if (parse_int(optarg, 0, 100000000, &stop_timeout_s, &e) < 0)
-				vm_errx(EXIT_USAGE, "--stop-timeout %s: %s (seconds)", optarg, e);
-			break;
-		default: cli_common(ch, usage);
 		}
 	}
 	if (argc - optind != 1)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	if (detach && console)
 		vm_errx(EXIT_USAGE, "--console and --detach exclude each other");
-	if (detach && timeout_s)
+	if (detach && timeout_ms != CLI_FOREVER)
 		vm_errx(EXIT_USAGE, "--timeout applies to a foreground VM, not with --detach");
 
 	struct bundle b;
 	bundle_open_or_die(&b, argv[optind]);
 	b.allow = allow;
 	S.name = bundle_display_name(b.path);
-	S.stop_timeout_ms = (int)stop_timeout_s * 1000;
 	struct vm_config eff;
 	bundle_effective_config(&b, &eff);
 
@@ -357,8 +340,8 @@ int main(int argc, char **argv)
 			say("%s: console attached; Ctrl-] detaches", S.name);
 	}
 	struct launch_sup sup = {.sigfd = sfd, .add_fds = console_fds, .on_fds = console_relay, .ctx = &sup};
-	if (timeout_s)
-		sup.run_deadline = now_ms() + (double)timeout_s * 1000;
+	if (timeout_ms != CLI_FOREVER)
+		sup.run_deadline = now_ms() + timeout_ms;
 	S.p.stop = (struct stop_seq){.q = S.p.q, .pid = S.p.pid, .powerdown_ms = S.stop_timeout_ms,
 				     .quit_ms = QUIT_GRACE_MS, .kill_ms = -1, .note = on_stop_step, .ctx = &sup};
 	launch_supervise(&S.p, &sup); /* until QEMU exits, or Ctrl-] on the console */
@@ -394,7 +377,5 @@ out:
 	bundle_close(&b);
 	free(S.rtdir);
 	free(S.name);
-	if (fflush(stdout) != 0 && status == EXIT_OK)
-		status = EXIT_FAIL; /* the pid could not be written */
 	return status;
 }

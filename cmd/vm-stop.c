@@ -3,7 +3,6 @@
  * following vm-run never races with it. The sequence is vm_stop()
  * (lib/launch.c), the one vm-run's Ctrl-C runs too. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +14,24 @@
 #include "runtime.h"
 #include "tool.h"
 
-static const char usage[] =
-    "usage: vm-stop [options] BUNDLE...\n"
-    "Stop running VMs: ACPI power-off, then QMP quit, then kill; wait until they are gone.\n"
-    "  -t, --timeout SECONDS  how long the guest gets to power off (default 30)\n"
-    "  -f, --force            skip the power button: quit QEMU at once\n"
-    "  -q, --quiet            no messages but errors\n"
-    "  -v, --verbose          say each step\n"
-    "  -h, --help             this help\n"
-    "  -V, --version          print the version\n";
+static const struct cli_option options[] = {
+    CLI_VALUE('t', "timeout", "SECONDS", "how long the guest gets to power off (default 30);\n"
+					 "0: no timeout, wait forever"),
+    CLI_FLAG('f', "force", "skip the power button: quit QEMU at once"),
+    CLI_FLAG('q', "quiet", "no messages but errors"),
+    CLI_FLAG('v', "verbose", "say each step"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-stop [options] BUNDLE...\n",
+    .about = "Stop running VMs: ACPI power-off, then QMP quit, then kill; wait until they are gone.\n",
+    .options = options,
+};
 
 struct stop_ctx {
 	const char *name;
-	int timeout_ms;
+	int timeout_ms; /* CLI_FOREVER: no deadline */
 	pid_t pid; /* for the messages: the pid file vm_stop() reads too */
 };
 
@@ -45,13 +49,16 @@ static void on_step(void *ctx, enum stop_event ev, const char *detail)
 		vm_info("%s: the CPUs are not running; skipping the power button", c->name);
 		break;
 	case STOP_EV_POWERDOWN:
-		vm_info("%s: pressing the power button (waiting up to %d s)", c->name, c->timeout_ms / 1000);
+		if (c->timeout_ms == CLI_FOREVER)
+			vm_info("%s: pressing the power button (waiting until the guest powers off)", c->name);
+		else
+			vm_info("%s: pressing the power button (waiting up to %g s)", c->name, c->timeout_ms / 1000.0);
 		break;
 	case STOP_EV_POWERDOWN_FAILED: vm_info("%s: system_powerdown: %s", c->name, detail); break;
 	case STOP_EV_POWERDOWN_TIMEOUT:
 		if (!vm_quiet)
-			vm_warnx("%s: the guest did not power off within %d s; quitting", c->name,
-				 c->timeout_ms / 1000);
+			vm_warnx("%s: the guest did not power off within %g s; quitting", c->name,
+				 c->timeout_ms / 1000.0);
 		break;
 	case STOP_EV_QUIT: vm_info("%s: QMP quit", c->name); break;
 	case STOP_EV_QUIT_FAILED: vm_info("%s: quit: %s", c->name, detail); break;
@@ -97,31 +104,19 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"timeout", required_argument, NULL, 't'},
-	    {"force", no_argument, NULL, 'f'},
-	    CLI_COMMON_LONGOPTS,
-	    {NULL, 0, NULL, 0},
-	};
-	long long timeout_s = 30;
+	int timeout_ms = 30000, ch;
 	bool force = false;
-	const char *e = NULL;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "t:f" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
-		case 't':
-			if (parse_int(optarg, 0, 1000000, &timeout_s, &e) < 0)
-				vm_errx(EXIT_USAGE, "--timeout %s: %s (seconds)", optarg, e);
-			break;
+		case 't': timeout_ms = tool_seconds("--timeout", optarg); break;
 		case 'f': force = true; break;
-		default: cli_common(ch, usage);
 		}
 	}
 	if (optind >= argc)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc - optind == 1)
-		return stop_one(argv[optind], (int)timeout_s * 1000, force);
+		return stop_one(argv[optind], timeout_ms, force);
 	/* Several VMs stop side by side: the total is the slowest, not the sum. */
 	int status = EXIT_OK;
 	fflush(NULL);
@@ -131,7 +126,7 @@ int main(int argc, char **argv)
 			vm_warn("fork");
 			status = EXIT_FAIL;
 		} else if (p == 0) {
-			_exit(stop_one(argv[i], (int)timeout_s * 1000, force));
+			_exit(stop_one(argv[i], timeout_ms, force));
 		}
 	}
 	int st;

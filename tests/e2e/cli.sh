@@ -4,7 +4,7 @@
 # is an error in every tool; durations (--timeout) share one meaning.
 . "$(dirname "$0")/lib.sh"
 # the tools whose options come from one table (lib/cli.h)
-tools="vm-create vm-config vm-argv vm-pack vm-ls vm-qmp"
+tools="vm-create vm-config vm-argv vm-pack vm-ls vm-qmp vm-run vm-stop"
 cd "$T" || exit 1
 unset VM_PATH
 
@@ -49,6 +49,11 @@ if [ -w /dev/full ]; then
 	check_status "vm-ls DIR >/dev/full: exit 1" 1 vm-ls "$T" >/dev/full 2>/dev/null
 	check_status "vm-ls --json DIR >/dev/full: exit 1" 1 vm-ls --json "$T" >/dev/full 2>/dev/null
 	check_status "vm-pack B - >/dev/full: exit 1" 1 vm-pack -q -F tar "$T/a.utm" - >/dev/full 2>/dev/null
+	# the VM starts, but the pid it prints is lost: that is an error
+	VM_ACCEL=tcg vm-run -q -d --paused "$T/a.utm" >/dev/full 2>"$T/err"
+	check_eq "vm-run -d B >/dev/full: exit 1" "$?" 1
+	check_match "...saying why" "$(cat "$T/err")" "^vm-run: stdout: No space left on device$"
+	check_status "...and vm-stop stops that VM" 0 vm-stop -q --force "$T/a.utm"
 	# and with room, all is well
 	check_status "vm-ls DIR >/dev/null: exit 0" 0 vm-ls "$T" >/dev/null
 else
@@ -64,6 +69,22 @@ for v in -1 x 1s inf; do
 done
 err=$(vm-qmp -s "$T/none.sock" --timeout 0 query-status 2>&1)
 check_eq "vm-qmp --timeout 0 is accepted (the socket is missing: exit 1)" "$?" 1
+vm-create -q -N none "$T/d.utm" >/dev/null
+for opt in "vm-run --timeout" "vm-run --stop-timeout" "vm-stop --timeout" "vm-stop -t"; do
+	t=${opt%% *} o=${opt#* } name=${opt#* }
+	[ "$o" = -t ] && name=--timeout
+	for v in -1 x 1s inf 2000001; do
+		err=$($t "$o" "$v" "$T/d.utm" 2>&1 </dev/null)
+		check_eq "$t $o $v: exit 2" "$?" 2
+		check_match "...naming the option" "$err" "^$t: $name $v: expected seconds, 0 \(no timeout\) to "
+	done
+done
+check_status "vm-stop --timeout 0 B (not running): exit 0" 0 vm-stop -q --timeout 0 "$T/d.utm"
+check_status "vm-stop -t 0.5 B: fractions are seconds too" 0 vm-stop -q -t 0.5 "$T/d.utm"
+# --timeout bounds a foreground VM; 0 (no deadline) goes with --detach too
+check_status "vm-run --detach --timeout 1: usage error 2" 2 vm-run --detach --timeout 1 "$T/none.utm" 2>/dev/null
+check_status "vm-run --detach --timeout 0 is accepted (no such bundle: exit 1)" 1 \
+	vm-run --detach --timeout 0 --stop-timeout 0 "$T/none.utm" 2>/dev/null
 
 # --- a library that cannot be opened is an error, not an exit ------------------
 # A libplist without its functions (as a too old one would be): the bundle

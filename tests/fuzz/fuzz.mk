@@ -30,13 +30,9 @@ build/fuzz/libvm.a: $(FUZZ_LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-# (tool.o: bundle.c's runtime paths still end through vm_err; see lib/util.h)
-build/fuzz/tool.o: cmd/tool.c cmd/tool.h $(wildcard lib/*.h) | build/fuzz/lib
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build/fuzz/tool.o build/fuzz/libvm.a $(wildcard lib/*.h)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build/fuzz/libvm.a $(wildcard lib/*.h)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(ALL_LDFLAGS) \
-		build/fuzz/tool.o build/fuzz/libvm.a $(FUZZ_LIBS)
+		build/fuzz/libvm.a $(FUZZ_LIBS)
 
 build/fuzz/lib:
 	mkdir -p $@
