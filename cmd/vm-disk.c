@@ -901,7 +901,7 @@ int main(int argc, char **argv)
 		tool_usage_error(&cli);
 	const struct subcmd *sc = NULL;
 	for (size_t i = 0; i < sizeof subcmds / sizeof subcmds[0]; i++)
-		if (!strcmp(argv[!mkiso], subcmds[i].name) && !subcmds[i].fn == mkiso)
+		if (!strcmp(argv[!mkiso], subcmds[i].name) && (subcmds[i].fn == NULL) == mkiso)
 			sc = &subcmds[i];
 	if (!sc)
 		vm_errx(EXIT_USAGE, "%s: unknown command (list, create, attach, detach, insert, eject, resize, "
