@@ -34,9 +34,11 @@ static const struct cli_option options[] = {
     CLI_VALUE('e', "extra", "ARG", "extra QEMU argument (repeatable)"),
     CLI_VALUE('s', "set", "KEY=VALUE", "any configuration key (see vm-config(1); repeatable)"),
     CLI_VALUE(OPT_CLOUD_INIT, "cloud-init", "USER_DATA",
-	      "a cloud-init NoCloud seed, Data/seed.iso (label cidata), on\n"
-	      "a CD-ROM drive named seed: USER_DATA as given (#cloud-config,\n"
-	      "#! ...), meta-data with the UUID and name"),
+	      "a cloud-init NoCloud seed, Data/seed.iso (label cidata), in\n"
+	      "a read-only drive named seed: a virtio disk, or a CD-ROM on\n"
+	      "machines without virtio or with --set drive.seed.media=cdrom;\n"
+	      "USER_DATA as given (#cloud-config, #! ...), meta-data with\n"
+	      "the UUID and name"),
     CLI_VALUE(OPT_META_DATA, "meta-data", "FILE", "with --cloud-init: this meta-data instead"),
     CLI_VALUE(OPT_SSH_KEY, "ssh-key", "FILE", "with --cloud-init: authorize the SSH public key(s) in FILE\n"
 					      "for the image's default user (repeatable)"),

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -22,6 +21,7 @@
 #include "cloudinit.h"
 #include "disk.h"
 #include "iso.h"
+#include "jsonobj.h"
 #include "media.h"
 #include "offline.h"
 #include "qmp.h"
@@ -29,84 +29,72 @@
 #include "snapshot.h"
 #include "tool.h"
 
-static const char usage[] =
-    "usage: vm-disk [options] BUNDLE list [--json]\n"
-    "       vm-disk [options] BUNDLE create ID SIZE [--format qcow2|raw] [--interface IF]\n"
-    "       vm-disk [options] BUNDLE create ID [SIZE] --backing FILE [--interface IF]\n"
-    "       vm-disk [options] BUNDLE attach FILE|ID [--id ID] [--cdrom] [--readonly]\n"
-    "                                      [--interface IF] [--copy]\n"
-    "       vm-disk [options] BUNDLE detach ID [--force]\n"
-    "       vm-disk [options] BUNDLE insert ID FILE [--copy] [--force]\n"
-    "       vm-disk [options] BUNDLE eject ID [--force]\n"
-    "       vm-disk [options] BUNDLE resize ID [+]SIZE [--shrink]\n"
-    "       vm-disk [options] BUNDLE snapshot create|revert|delete NAME\n"
-    "       vm-disk [options] BUNDLE snapshot list [--json]\n"
-    "       vm-disk [options] BUNDLE inspect [--json]\n"
-    "       vm-disk [options] BUNDLE ls ID PATH [--fs DEVICE]\n"
-    "       vm-disk [options] BUNDLE copy-in ID HOST_PATH... GUEST_DIR [--fs DEVICE]\n"
-    "       vm-disk [options] BUNDLE copy-out ID GUEST_PATH... HOST_DIR [--fs DEVICE]\n"
-    "       vm-disk [options] BUNDLE mkfs ID FSTYPE [--label LABEL] [--force]\n"
-    "       vm-disk [options] BUNDLE cloud-init USER_DATA [--meta-data FILE]\n"
-    "                                      [--ssh-key FILE]... [--network-config FILE]\n"
-    "                                      [--id ID] [--interface IF] [--force]\n"
-    "       vm-disk [options] mkiso OUT.iso PATH... [--label LABEL]\n"
-    "Disks and removable media of a VM, live through QMP when it runs; snapshots;\n"
-    "offline filesystem work through libguestfs. SIZE: 10G, 512M, 1.5T (a bare\n"
-    "number is GiB).\n"
-    "  -j, --json            list, snapshot list, inspect: JSON on stdout\n"
-    "  -f, --format FMT      create: qcow2 (default) or raw\n"
-    "  -i, --interface IF    create, attach, cloud-init (a new drive): virtio, nvme,\n"
-    "                        ide, scsi, usb, sd, floppy, pflash or none (default: the\n"
-    "                        machine's)\n"
-    "  -b, --backing FILE    create: a qcow2 overlay on FILE\n"
-    "  -I, --id ID           attach: the new drive's id (default hdN or cdN);\n"
-    "                        cloud-init: the seed's drive (default seed; made as a\n"
-    "                        read-only virtio disk, or a CD-ROM with -i other than virtio)\n"
-    "  -c, --cdrom           attach: a CD-ROM drive (read-only, removable)\n"
-    "  -r, --readonly        attach: the guest cannot write\n"
-    "  -C, --copy            attach, insert: copy FILE into Data/ and use the copy\n"
-    "  -F, --force           detach: even the boot disk of a running VM; eject,\n"
-    "                        insert, cloud-init: even when the guest locked the tray;\n"
-    "                        mkfs: even over an existing filesystem\n"
-    "  -s, --shrink          resize: allow a smaller size (data past it is lost)\n"
-    "  -l, --label LABEL     mkfs: filesystem label; mkiso: volume label (default CDROM)\n"
-    "      --fs DEVICE       ls, copy-in, copy-out: mount this filesystem (as inspect\n"
-    "                        names it, e.g. /dev/sda1) instead of finding one\n"
-    "      --meta-data FILE  cloud-init: this meta-data (default: instance-id from the\n"
-    "                        UUID, local-hostname from the name)\n"
-    "      --ssh-key FILE    cloud-init: authorize the SSH public key(s) in FILE for the\n"
-    "                        image's default user (repeatable)\n"
-    "      --network-config FILE\n"
-    "                        cloud-init: network configuration for the seed\n"
-    "  -t, --timeout SECONDS how long to wait for the guest to release an unplugged\n"
-    "                        device or for a snapshot job (default 120; exit status 3)\n"
-    "  -q, --quiet           no messages but errors\n"
-    "  -v, --verbose         say what is done\n"
-    "  -h, --help            this help\n"
-    "  -V, --version         print the version\n";
+enum { OPT_FS = CLI_LONG_ONLY, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG, OPT_END };
+
+static const struct cli_option options[] = {
+    CLI_FLAG('j', "json", "list, snapshot list, inspect: JSON on stdout"),
+    CLI_VALUE('f', "format", "FMT", "create: qcow2 (default) or raw"),
+    CLI_VALUE('i', "interface", "IF", "create, attach, cloud-init (a new drive): virtio, nvme,\n"
+				      "ide, scsi, usb, sd, floppy, pflash or none (default: the\n"
+				      "machine's)"),
+    CLI_VALUE('b', "backing", "FILE", "create: a qcow2 overlay on FILE"),
+    CLI_VALUE('I', "id", "ID", "attach: the new drive's id (default hdN or cdN);\n"
+			       "cloud-init: the seed's drive (default seed; made as a\n"
+			       "read-only virtio disk, or a CD-ROM with -i other than virtio)"),
+    CLI_FLAG('c', "cdrom", "attach: a CD-ROM drive (read-only, removable)"),
+    CLI_FLAG('r', "readonly", "attach: the guest cannot write"),
+    CLI_FLAG('C', "copy", "attach, insert: copy FILE into Data/ and use the copy"),
+    CLI_FLAG('F', "force", "detach: even the boot disk of a running VM; eject,\n"
+			   "insert, cloud-init: even when the guest locked the tray;\n"
+			   "mkfs: even over an existing filesystem"),
+    CLI_FLAG('s', "shrink", "resize: allow a smaller size (data past it is lost)"),
+    CLI_VALUE('l', "label", "LABEL", "mkfs: filesystem label; mkiso: volume label (default CDROM)"),
+    CLI_VALUE(OPT_FS, "fs", "DEVICE", "ls, copy-in, copy-out: mount this filesystem (as inspect\n"
+				      "names it, e.g. /dev/sda1) instead of finding one"),
+    CLI_VALUE(OPT_META_DATA, "meta-data", "FILE", "cloud-init: this meta-data (default: instance-id from the\n"
+						  "UUID, local-hostname from the name)"),
+    CLI_VALUE(OPT_SSH_KEY, "ssh-key", "FILE", "cloud-init: authorize the SSH public key(s) in FILE for the\n"
+					      "image's default user (repeatable)"),
+    CLI_VALUE(OPT_NETWORK_CONFIG, "network-config", "FILE", "cloud-init: network configuration for the seed"),
+    CLI_VALUE('t', "timeout", "S", "how long to wait for the guest to release an unplugged\n"
+				   "device or for a snapshot job (default 120; 0: no timeout,\n"
+				   "wait forever); exit status 3"),
+    CLI_FLAG('q', "quiet", "no messages but errors"),
+    CLI_FLAG('v', "verbose", "say what is done"),
+    CLI_END,
+};
+
+static const struct cli_spec cli = {
+    .usage = "usage: vm-disk [options] BUNDLE list [--json]\n"
+	     "       vm-disk [options] BUNDLE create ID SIZE [--format qcow2|raw] [--interface IF]\n"
+	     "       vm-disk [options] BUNDLE create ID [SIZE] --backing FILE [--interface IF]\n"
+	     "       vm-disk [options] BUNDLE attach FILE|ID [--id ID] [--cdrom] [--readonly]\n"
+	     "                                      [--interface IF] [--copy]\n"
+	     "       vm-disk [options] BUNDLE detach ID [--force]\n"
+	     "       vm-disk [options] BUNDLE insert ID FILE [--copy] [--force]\n"
+	     "       vm-disk [options] BUNDLE eject ID [--force]\n"
+	     "       vm-disk [options] BUNDLE resize ID [+]SIZE [--shrink]\n"
+	     "       vm-disk [options] BUNDLE snapshot create|revert|delete NAME\n"
+	     "       vm-disk [options] BUNDLE snapshot list [--json]\n"
+	     "       vm-disk [options] BUNDLE inspect [--json]\n"
+	     "       vm-disk [options] BUNDLE ls ID PATH [--fs DEVICE]\n"
+	     "       vm-disk [options] BUNDLE copy-in ID HOST_PATH... GUEST_DIR [--fs DEVICE]\n"
+	     "       vm-disk [options] BUNDLE copy-out ID GUEST_PATH... HOST_DIR [--fs DEVICE]\n"
+	     "       vm-disk [options] BUNDLE mkfs ID FSTYPE [--label LABEL] [--force]\n"
+	     "       vm-disk [options] BUNDLE cloud-init USER_DATA [--meta-data FILE]\n"
+	     "                                      [--ssh-key FILE]... [--network-config FILE]\n"
+	     "                                      [--id ID] [--interface IF] [--force]\n"
+	     "       vm-disk [options] mkiso OUT.iso PATH... [--label LABEL]\n",
+    .about = "Disks and removable media of a VM, live through QMP when it runs; snapshots;\n"
+	     "offline filesystem work through libguestfs. SIZE: 10G, 512M, 1.5T (a bare\n"
+	     "number is GiB).\n",
+    .options = options,
+};
 
 #define QMP_MS 30000
 
-enum {
-	O_JSON = 1 << 0,
-	O_FORMAT = 1 << 1,
-	O_IFACE = 1 << 2,
-	O_BACKING = 1 << 3,
-	O_ID = 1 << 4,
-	O_CDROM = 1 << 5,
-	O_RO = 1 << 6,
-	O_COPY = 1 << 7,
-	O_FORCE = 1 << 8,
-	O_SHRINK = 1 << 9,
-	O_LABEL = 1 << 10,
-	O_FS = 1 << 11,
-	O_META = 1 << 12,
-	O_SSHKEY = 1 << 13,
-	O_NETCFG = 1 << 14,
-};
-
 static struct {
-	unsigned given; /* O_* seen on the command line */
+	bool given[OPT_END]; /* by option id: seen on the command line */
 	bool json, cdrom, readonly, copy, force, shrink;
 	const char *format, *iface, *backing, *id, *label, *fs;
 	const char *meta_data, *network_config;
@@ -177,35 +165,6 @@ static void say(void *arg, const char *msg)
 	vm_info("%s: %s", (const char *)arg, msg);
 }
 
-static struct json_object *jobj(void)
-{
-	return json_object_new_object();
-}
-static void jadd(struct json_object *o, const char *k, struct json_object *v)
-{
-	json_object_object_add(o, k, v);
-}
-static void jstr(struct json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
-}
-static const char *jget_str(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-static bool jget_bool(struct json_object *o, const char *k)
-{
-	struct json_object *v = jget(o, k);
-	return v && json_object_get_boolean(v);
-}
 
 /* The drive, or a message and NULL. */
 static const struct vm_drive *need_drive(struct ctx *x, const char *id)
@@ -229,7 +188,7 @@ struct row {
 
 static void fill_from_live(struct row *r)
 {
-	struct json_object *ins = jget(r->blk, "inserted"), *img = jget(ins, "image");
+	struct json_object *ins = json_member(r->blk, "inserted"), *img = json_member(ins, "image");
 	char *err = NULL;
 	if (img && disk_info_from_json(img, &r->info, &err) == 0)
 		r->have_info = true;
@@ -239,34 +198,35 @@ static void fill_from_live(struct row *r)
 static struct json_object *row_json(struct ctx *x, struct row *r)
 {
 	const struct vm_drive *d = r->d;
-	struct json_object *o = jobj();
-	jstr(o, "id", d->id);
-	jstr(o, "interface", d->interface);
-	jstr(o, "media", d->media);
-	jstr(o, "image", d->image);
-	jstr(o, "path", r->path);
-	jstr(o, "format", r->have_info ? r->info.format : d->format);
-	jadd(o, "virtual_size", r->have_info ? json_object_new_int64((int64_t)r->info.virtual_size) : NULL);
-	jadd(o, "actual_size", r->have_info && r->info.has_actual_size
-				   ? json_object_new_int64((int64_t)r->info.actual_size)
-				   : NULL);
-	jstr(o, "backing", r->have_info ? r->info.backing : NULL);
-	jadd(o, "snapshots", json_object_new_int((int)(r->have_info ? r->info.nsnaps : 0)));
-	jadd(o, "readonly", json_object_new_boolean(d->readonly || media_is_cdrom(d)));
-	jadd(o, "removable", json_object_new_boolean(d->removable || media_is_cdrom(d)));
-	jadd(o, "boot", json_object_new_boolean(media_boot_disk(&x->m.eff) == d));
-	jstr(o, "error", r->error);
+	struct json_object *o = json_object_new_object();
+	json_set_str(o, "id", d->id);
+	json_set_str(o, "interface", d->interface);
+	json_set_str(o, "media", d->media);
+	json_set_str(o, "image", d->image);
+	json_set_str(o, "path", r->path);
+	json_set_str(o, "format", r->have_info ? r->info.format : d->format);
+	json_object_object_add(o, "virtual_size",
+			       r->have_info ? json_object_new_int64((int64_t)r->info.virtual_size) : NULL);
+	json_object_object_add(o, "actual_size", r->have_info && r->info.has_actual_size
+						     ? json_object_new_int64((int64_t)r->info.actual_size)
+						     : NULL);
+	json_set_str(o, "backing", r->have_info ? r->info.backing : NULL);
+	json_object_object_add(o, "snapshots", json_object_new_int((int)(r->have_info ? r->info.nsnaps : 0)));
+	json_set_bool(o, "readonly", d->readonly || media_is_cdrom(d));
+	json_set_bool(o, "removable", d->removable || media_is_cdrom(d));
+	json_set_bool(o, "boot", media_boot_disk(&x->m.eff) == d);
+	json_set_str(o, "error", r->error);
 	if (live(x)) {
 		struct json_object *rt = NULL;
 		if (r->blk) {
-			struct json_object *ins = jget(r->blk, "inserted");
-			rt = jobj();
-			jstr(rt, "inserted", ins ? jget_str(ins, "file") : NULL);
-			jstr(rt, "node_name", ins ? jget_str(ins, "node-name") : NULL);
-			jadd(rt, "locked", json_object_new_boolean(jget_bool(r->blk, "locked")));
-			jadd(rt, "tray_open", json_object_new_boolean(jget_bool(r->blk, "tray_open")));
+			struct json_object *ins = json_member(r->blk, "inserted");
+			rt = json_object_new_object();
+			json_set_str(rt, "inserted", json_member_str(ins, "file"));
+			json_set_str(rt, "node_name", json_member_str(ins, "node-name"));
+			json_set_bool(rt, "locked", json_member_bool(r->blk, "locked"));
+			json_set_bool(rt, "tray_open", json_member_bool(r->blk, "tray_open"));
 		}
-		jadd(o, "running", rt);
+		json_object_object_add(o, "running", rt);
 	}
 	return o;
 }
@@ -317,9 +277,7 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
 		struct json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(arr, row_json(x, &rows[i]));
-		puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_NOSLASHESCAPE |
-							     (isatty(1) ? JSON_C_TO_STRING_PRETTY
-									: JSON_C_TO_STRING_PLAIN)));
+		print_json(stdout, arr, CLI_JSON_AUTO);
 		json_object_put(arr);
 	} else {
 		/* a table: column widths from the content */
@@ -350,16 +308,16 @@ static int cmd_list(struct ctx *x, int argc, char **argv)
 					buf_puts(&fl, ",ro");
 				if (d->removable || media_is_cdrom(d))
 					buf_puts(&fl, ",removable");
-				if (r->blk && jget_bool(r->blk, "locked"))
+				if (r->blk && json_member_bool(r->blk, "locked"))
 					buf_puts(&fl, ",locked");
-				if (r->blk && jget_bool(r->blk, "tray_open"))
+				if (r->blk && json_member_bool(r->blk, "tray_open"))
 					buf_puts(&fl, ",open");
 				if (live(x) && !r->blk)
 					buf_puts(&fl, ",not-in-vm");
 				c[6] = xstrdup(fl.s ? fl.s + 1 : "-");
 				buf_free(&fl);
-				struct json_object *ins = r->blk ? jget(r->blk, "inserted") : NULL;
-				const char *now = ins ? jget_str(ins, "file") : NULL;
+				struct json_object *ins = json_member(r->blk, "inserted");
+				const char *now = json_member_str(ins, "file");
 				if (!d->image)
 					c[7] = xstrdup(now ? now : "(empty)");
 				else if (r->blk && !ins)
@@ -409,7 +367,7 @@ static int cmd_create(struct ctx *x, int argc, char **argv)
 	if (strcmp(format, "qcow2") && strcmp(format, "raw"))
 		vm_errx(EXIT_USAGE, "--format %s: qcow2 or raw", format);
 	if (argc < 2 && !opt.backing)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	if (opt.backing && strcmp(format, "qcow2"))
 		vm_errx(EXIT_USAGE, "--backing needs --format qcow2");
 	struct media_create c = {.id = argv[0], .format = format, .interface = opt.iface, .backing = opt.backing};
@@ -514,15 +472,15 @@ static int snapshot_list_out(struct ctx *x)
 	} else {
 		size_t w = 4;
 		for (size_t i = 0; i < k; i++) {
-			size_t l = strlen(jget_str(json_object_array_get_idx(arr, i), "name"));
+			size_t l = strlen(json_member_str(json_object_array_get_idx(arr, i), "name"));
 			w = l > w ? l : w;
 		}
 		printf("%-*s  %-19s  %8s  %s\n", (int)w, "NAME", "DATE", "VM-STATE", "DRIVES");
 		for (size_t i = 0; i < k; i++) {
-			struct json_object *o = json_object_array_get_idx(arr, i), *drv = jget(o, "drives");
-			int64_t vs = json_object_get_int64(jget(o, "vm_state_size"));
+			struct json_object *o = json_object_array_get_idx(arr, i), *drv = json_member(o, "drives");
+			int64_t vs = json_object_get_int64(json_member(o, "vm_state_size"));
 			char *h = vs ? disk_human_size((uint64_t)vs) : xstrdup("-");
-			printf("%-*s  %-19s  %8s  ", (int)w, jget_str(o, "name"), jget_str(o, "date"), h);
+			printf("%-*s  %-19s  %8s  ", (int)w, json_member_str(o, "name"), json_member_str(o, "date"), h);
 			for (size_t j = 0; j < json_object_array_length(drv); j++)
 				printf("%s%s", j ? "," : "", json_object_get_string(json_object_array_get_idx(drv, j)));
 			putchar('\n');
@@ -541,7 +499,7 @@ static int cmd_snapshot(struct ctx *x, int argc, char **argv)
 		vm_errx(EXIT_USAGE, "snapshot %s: unknown (create, list, revert, delete)", op);
 	bool list = !strcmp(op, "list");
 	if (list ? argc != 1 : argc != 2)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	if (!list && opt.json)
 		vm_errx(EXIT_USAGE, "--json: only for snapshot list");
 	if (list)
@@ -631,38 +589,38 @@ static int gfs_done(struct ctx *x, struct offline *o, int status, bool wrote)
 
 static void print_inspect_text(struct json_object *res)
 {
-	struct json_object *oses = jget(res, "operating_systems"), *fss = jget(res, "filesystems");
+	struct json_object *oses = json_member(res, "operating_systems"), *fss = json_member(res, "filesystems");
 	for (size_t i = 0; i < json_object_array_length(oses); i++) {
 		struct json_object *os = json_object_array_get_idx(oses, i);
-		const char *drv = jget_str(os, "drive");
-		printf("%s%s%s%s: %s", jget_str(os, "root"), drv ? " (" : "", drv ? drv : "", drv ? ")" : "",
-		       jget_str(os, "type") ? jget_str(os, "type") : "unknown");
-		if (jget_str(os, "distro"))
-			printf(" %s", jget_str(os, "distro"));
-		printf(" %d.%d", json_object_get_int(jget(os, "major_version")),
-		       json_object_get_int(jget(os, "minor_version")));
-		if (jget_str(os, "arch"))
-			printf(" %s", jget_str(os, "arch"));
-		if (jget_str(os, "product_name"))
-			printf(" \"%s\"", jget_str(os, "product_name"));
-		if (jget_str(os, "hostname"))
-			printf(" hostname=%s", jget_str(os, "hostname"));
+		const char *drv = json_member_str(os, "drive");
+		printf("%s%s%s%s: %s", json_member_str(os, "root"), drv ? " (" : "", drv ? drv : "", drv ? ")" : "",
+		       json_member_str(os, "type") ? json_member_str(os, "type") : "unknown");
+		if (json_member_str(os, "distro"))
+			printf(" %s", json_member_str(os, "distro"));
+		printf(" %d.%d", json_object_get_int(json_member(os, "major_version")),
+		       json_object_get_int(json_member(os, "minor_version")));
+		if (json_member_str(os, "arch"))
+			printf(" %s", json_member_str(os, "arch"));
+		if (json_member_str(os, "product_name"))
+			printf(" \"%s\"", json_member_str(os, "product_name"));
+		if (json_member_str(os, "hostname"))
+			printf(" hostname=%s", json_member_str(os, "hostname"));
 		putchar('\n');
-		struct json_object *mps = jget(os, "mountpoints");
+		struct json_object *mps = json_member(os, "mountpoints");
 		for (size_t j = 0; j < json_object_array_length(mps); j++) {
 			struct json_object *m = json_object_array_get_idx(mps, j);
-			printf("  %s on %s\n", jget_str(m, "device"), jget_str(m, "mountpoint"));
+			printf("  %s on %s\n", json_member_str(m, "device"), json_member_str(m, "mountpoint"));
 		}
 	}
 	for (size_t i = 0; i < json_object_array_length(fss); i++) {
 		struct json_object *f = json_object_array_get_idx(fss, i);
-		const char *drv = jget_str(f, "drive"), *label = jget_str(f, "label");
-		printf("filesystem %s%s%s%s: %s", jget_str(f, "device"), drv ? " (" : "", drv ? drv : "",
-		       drv ? ")" : "", jget_str(f, "type"));
+		const char *drv = json_member_str(f, "drive"), *label = json_member_str(f, "label");
+		printf("filesystem %s%s%s%s: %s", json_member_str(f, "device"), drv ? " (" : "", drv ? drv : "",
+		       drv ? ")" : "", json_member_str(f, "type"));
 		if (label)
 			printf(" label=%s", label);
-		if (jget(f, "size")) {
-			char *h = disk_human_size((uint64_t)json_object_get_int64(jget(f, "size")));
+		if (json_member(f, "size")) {
+			char *h = disk_human_size((uint64_t)json_object_get_int64(json_member(f, "size")));
 			printf(" size=%s", h);
 			free(h);
 		}
@@ -683,13 +641,11 @@ static int cmd_inspect(struct ctx *x, int argc, char **argv)
 	}
 	offline_abort(o);
 	if (opt.json)
-		puts(json_object_to_json_string_ext(res, JSON_C_TO_STRING_NOSLASHESCAPE |
-							     (isatty(1) ? JSON_C_TO_STRING_PRETTY
-									: JSON_C_TO_STRING_PLAIN)));
+		print_json(stdout, res, CLI_JSON_AUTO);
 	else
 		print_inspect_text(res);
-	if (json_object_array_length(jget(res, "operating_systems")) == 0 && !vm_quiet) {
-		size_t nfs = json_object_array_length(jget(res, "filesystems"));
+	if (json_object_array_length(json_member(res, "operating_systems")) == 0 && !vm_quiet) {
+		size_t nfs = json_object_array_length(json_member(res, "filesystems"));
 		failx(x, "no operating system found (%zu filesystem%s)", nfs, nfs == 1 ? "" : "s");
 	}
 	json_object_put(res);
@@ -828,40 +784,38 @@ static const struct subcmd {
 	const char *name;
 	int (*fn)(struct ctx *, int, char **);
 	int min, max; /* arguments after the subcommand; max -1: any number */
-	unsigned opts;
 	int flags;
+	int opts[8]; /* the ids of its options (beyond --timeout and the common ones); 0 ends */
 } subcmds[] = {
-    {"list", cmd_list, 0, 0, O_JSON, 0},
-    {"create", cmd_create, 1, 2, O_FORMAT | O_IFACE | O_BACKING, LOCK},
-    {"attach", cmd_attach, 1, 1, O_ID | O_CDROM | O_RO | O_IFACE | O_COPY, LOCK},
-    {"detach", cmd_detach, 1, 1, O_FORCE, LOCK},
-    {"insert", cmd_insert, 2, 2, O_COPY | O_FORCE, LOCK},
-    {"eject", cmd_eject, 1, 1, O_FORCE, LOCK},
-    {"resize", cmd_resize, 2, 2, O_SHRINK, LOCK},
-    {"snapshot", cmd_snapshot, 1, 2, O_JSON, LOCK},
-    {"inspect", cmd_inspect, 0, 0, O_JSON, NEED_STOPPED},
-    {"ls", cmd_ls, 2, 2, O_FS, NEED_STOPPED},
-    {"copy-in", cmd_copy_in, 3, -1, O_FS, NEED_STOPPED | LOCK},
-    {"copy-out", cmd_copy_out, 3, -1, O_FS, NEED_STOPPED},
-    {"mkfs", cmd_mkfs, 2, 2, O_LABEL | O_FORCE, NEED_STOPPED | LOCK},
-    {"cloud-init", cmd_cloud_init, 1, 1, O_META | O_SSHKEY | O_NETCFG | O_ID | O_IFACE | O_FORCE, LOCK},
+    {"list", cmd_list, 0, 0, 0, {'j'}},
+    {"create", cmd_create, 1, 2, LOCK, {'f', 'i', 'b'}},
+    {"attach", cmd_attach, 1, 1, LOCK, {'I', 'c', 'r', 'i', 'C'}},
+    {"detach", cmd_detach, 1, 1, LOCK, {'F'}},
+    {"insert", cmd_insert, 2, 2, LOCK, {'C', 'F'}},
+    {"eject", cmd_eject, 1, 1, LOCK, {'F'}},
+    {"resize", cmd_resize, 2, 2, LOCK, {'s'}},
+    {"snapshot", cmd_snapshot, 1, 2, LOCK, {'j'}},
+    {"inspect", cmd_inspect, 0, 0, NEED_STOPPED, {'j'}},
+    {"ls", cmd_ls, 2, 2, NEED_STOPPED, {OPT_FS}},
+    {"copy-in", cmd_copy_in, 3, -1, NEED_STOPPED | LOCK, {OPT_FS}},
+    {"copy-out", cmd_copy_out, 3, -1, NEED_STOPPED, {OPT_FS}},
+    {"mkfs", cmd_mkfs, 2, 2, NEED_STOPPED | LOCK, {'l', 'F'}},
+    {"cloud-init", cmd_cloud_init, 1, 1, LOCK, {OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG, 'I', 'i', 'F'}},
+    {"mkiso", NULL, 2, -1, 0, {'l'}}, /* no bundle: main runs cmd_mkiso */
 };
 
-static const struct {
-	unsigned bit;
-	const char *name;
-} optnames[] = {
-    {O_JSON, "--json"},	 {O_FORMAT, "--format"}, {O_IFACE, "--interface"}, {O_BACKING, "--backing"},
-    {O_ID, "--id"},	 {O_CDROM, "--cdrom"},	 {O_RO, "--readonly"},	   {O_COPY, "--copy"},
-    {O_FORCE, "--force"}, {O_SHRINK, "--shrink"}, {O_LABEL, "--label"},	   {O_FS, "--fs"},
-    {O_META, "--meta-data"}, {O_SSHKEY, "--ssh-key"}, {O_NETCFG, "--network-config"},
-};
-
-static void check_opts(const char *sub, unsigned allowed)
+/* An option given that subcommand sc does not take is a usage error. */
+static void check_opts(const struct subcmd *sc)
 {
-	for (size_t i = 0; i < sizeof optnames / sizeof optnames[0]; i++)
-		if ((opt.given & optnames[i].bit) && !(allowed & optnames[i].bit))
-			vm_errx(EXIT_USAGE, "%s: not an option of %s", optnames[i].name, sub);
+	for (const struct cli_option *o = options; o->kind != CLI_KIND_END; o++) {
+		if (!opt.given[o->id] || o->id == 't')
+			continue;
+		size_t k = 0;
+		while (sc->opts[k] && sc->opts[k] != o->id)
+			k++;
+		if (!sc->opts[k])
+			vm_errx(EXIT_USAGE, "--%s: not an option of %s", o->name, sc->name);
+	}
 }
 
 static int open_vm(struct ctx *x, const char *arg, const struct subcmd *sc)
@@ -908,47 +862,28 @@ static int open_vm(struct ctx *x, const char *arg, const struct subcmd *sc)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FS = 256, OPT_META, OPT_SSHKEY, OPT_NETCFG };
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},	      {"format", required_argument, NULL, 'f'},
-	    {"interface", required_argument, NULL, 'i'}, {"backing", required_argument, NULL, 'b'},
-	    {"id", required_argument, NULL, 'I'},     {"cdrom", no_argument, NULL, 'c'},
-	    {"readonly", no_argument, NULL, 'r'},     {"copy", no_argument, NULL, 'C'},
-	    {"force", no_argument, NULL, 'F'},	      {"shrink", no_argument, NULL, 's'},
-	    {"label", required_argument, NULL, 'l'},  {"fs", required_argument, NULL, OPT_FS},
-	    {"timeout", required_argument, NULL, 't'}, {"meta-data", required_argument, NULL, OPT_META},
-	    {"ssh-key", required_argument, NULL, OPT_SSHKEY}, {"network-config", required_argument, NULL, OPT_NETCFG},
-	    CLI_COMMON_LONGOPTS,
-	    {NULL, 0, NULL, 0}};
 	int ch;
 	/* options may come anywhere (GNU permutation); "--" ends them */
-	while ((ch = getopt_long(argc, argv, "jf:i:b:I:crCFsl:t:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
-		case 'j': opt.json = true; opt.given |= O_JSON; break;
-		case 'f': opt.format = optarg; opt.given |= O_FORMAT; break;
-		case 'i': opt.iface = optarg; opt.given |= O_IFACE; break;
-		case 'b': opt.backing = optarg; opt.given |= O_BACKING; break;
-		case 'I': opt.id = optarg; opt.given |= O_ID; break;
-		case 'c': opt.cdrom = true; opt.given |= O_CDROM; break;
-		case 'r': opt.readonly = true; opt.given |= O_RO; break;
-		case 'C': opt.copy = true; opt.given |= O_COPY; break;
-		case 'F': opt.force = true; opt.given |= O_FORCE; break;
-		case 's': opt.shrink = true; opt.given |= O_SHRINK; break;
-		case 'l': opt.label = optarg; opt.given |= O_LABEL; break;
-		case OPT_FS: opt.fs = optarg; opt.given |= O_FS; break;
-		case OPT_META: opt.meta_data = optarg; opt.given |= O_META; break;
-		case OPT_SSHKEY: strv_push(&opt.ssh_keys, optarg); opt.given |= O_SSHKEY; break;
-		case OPT_NETCFG: opt.network_config = optarg; opt.given |= O_NETCFG; break;
-		case 't': {
-			long long v;
-			const char *e;
-			if (parse_int(optarg, 0, INT_MAX / 1000, &v, &e) < 0)
-				vm_errx(EXIT_USAGE, "--timeout %s: %s", optarg, e);
-			opt.timeout_ms = v ? (int)v * 1000 : -1;
-			break;
+		case 'j': opt.json = true; break;
+		case 'f': opt.format = optarg; break;
+		case 'i': opt.iface = optarg; break;
+		case 'b': opt.backing = optarg; break;
+		case 'I': opt.id = optarg; break;
+		case 'c': opt.cdrom = true; break;
+		case 'r': opt.readonly = true; break;
+		case 'C': opt.copy = true; break;
+		case 'F': opt.force = true; break;
+		case 's': opt.shrink = true; break;
+		case 'l': opt.label = optarg; break;
+		case OPT_FS: opt.fs = optarg; break;
+		case OPT_META_DATA: opt.meta_data = optarg; break;
+		case OPT_SSH_KEY: strv_push(&opt.ssh_keys, optarg); break;
+		case OPT_NETWORK_CONFIG: opt.network_config = optarg; break;
+		case 't': opt.timeout_ms = tool_seconds("--timeout", optarg); break;
 		}
-		default: cli_common(ch, usage);
-		}
+		opt.given[ch] = true;
 	}
 	argc -= optind;
 	argv += optind;
@@ -960,26 +895,24 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (argc >= 1 && !strcmp(argv[0], "mkiso")) {
-		if (argc < 3)
-			usage_exit(usage, EXIT_USAGE);
-		check_opts("mkiso", O_LABEL);
-		return cmd_mkiso(argc - 1, argv + 1);
-	}
+	/* mkiso OUT.iso PATH...: no bundle */
+	bool mkiso = argc >= 1 && !strcmp(argv[0], "mkiso");
 	if (argc < 2)
-		usage_exit(usage, EXIT_USAGE);
+		tool_usage_error(&cli);
 	const struct subcmd *sc = NULL;
 	for (size_t i = 0; i < sizeof subcmds / sizeof subcmds[0]; i++)
-		if (!strcmp(argv[1], subcmds[i].name))
+		if (!strcmp(argv[!mkiso], subcmds[i].name) && (subcmds[i].fn == NULL) == mkiso)
 			sc = &subcmds[i];
 	if (!sc)
 		vm_errx(EXIT_USAGE, "%s: unknown command (list, create, attach, detach, insert, eject, resize, "
 				    "snapshot, inspect, ls, copy-in, copy-out, mkfs, cloud-init, mkiso)",
 			argv[1]);
-	int nargs = argc - 2;
+	int nargs = argc - 1 - !mkiso;
 	if (nargs < sc->min || (sc->max >= 0 && nargs > sc->max))
-		usage_exit(usage, EXIT_USAGE);
-	check_opts(sc->name, sc->opts);
+		tool_usage_error(&cli);
+	check_opts(sc);
+	if (mkiso)
+		return cmd_mkiso(nargs, argv + 1);
 	if (opt.label && !strcmp(sc->name, "mkfs") && (!*opt.label || strpbrk(opt.label, "\n")))
 		vm_errx(EXIT_USAGE, "--label: not a label");
 
@@ -995,7 +928,5 @@ int main(int argc, char **argv)
 		qmp_close(x.q);
 	bundle_close(&x.b);
 	strv_free(&opt.ssh_keys);
-	if (fflush(stdout) == EOF)
-		vm_err(EXIT_FAIL, "stdout");
 	return status;
 }

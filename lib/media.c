@@ -14,6 +14,7 @@
 
 #include "argv.h"
 #include "disk.h"
+#include "jsonobj.h"
 
 void media_init(struct media *m, struct bundle *b, struct qmp *q)
 {
@@ -55,30 +56,6 @@ static bool interrupted(const struct media *m, char **err)
 		return true;
 	}
 	return false;
-}
-
-/* json-c helpers */
-static struct json_object *jobj(void)
-{
-	return json_object_new_object();
-}
-static void jadd(struct json_object *o, const char *k, struct json_object *v)
-{
-	json_object_object_add(o, k, v);
-}
-static void jset_str(struct json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
-}
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-static const char *jget_str(struct json_object *o, const char *k)
-{
-	struct json_object *v = jget(o, k);
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 /* ---- the config ---------------------------------------------------------- */
@@ -425,27 +402,28 @@ static void fdset_names(struct media *m)
 	}
 	size_t n = json_object_array_length(m->blocks);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *ins = jget(json_object_array_get_idx(m->blocks, i), "inserted");
-		struct json_object *img = jget(ins, "image");
-		const char *f = jget_str(ins, "file");
+		struct json_object *ins = json_member(json_object_array_get_idx(m->blocks, i), "inserted");
+		struct json_object *img = json_member(ins, "image");
+		const char *f = json_member_str(ins, "file");
 		if (!f || !has_prefix(f, "/dev/fdset/"))
 			continue;
 		int id = atoi(f + strlen("/dev/fdset/"));
 		const char *name = NULL;
 		for (size_t j = 0; !name && j < json_object_array_length(sets); j++) {
-			struct json_object *s = json_object_array_get_idx(sets, j), *fds = jget(s, "fds");
-			if (json_object_get_int(jget(s, "fdset-id")) != id || !fds)
+			struct json_object *s = json_object_array_get_idx(sets, j), *fds = json_member(s, "fds");
+			if (json_object_get_int(json_member(s, "fdset-id")) != id || !fds)
 				continue;
 			for (size_t k = 0; !name && k < json_object_array_length(fds); k++)
-				name = jget_str(json_object_array_get_idx(fds, k), "opaque");
+				name = json_member_str(json_object_array_get_idx(fds, k), "opaque");
 		}
-		jadd(ins, "utmkit-fdset", json_object_new_int(id));
+		json_object_object_add(ins, "utmkit-fdset", json_object_new_int(id));
 		if (!name)
 			continue;
 		char *keep = xstrdup(name); /* name lives in sets */
-		jset_str(ins, "file", keep);
-		if (img && jget_str(img, "filename") && has_prefix(jget_str(img, "filename"), "/dev/fdset/"))
-			jset_str(img, "filename", keep);
+		json_set_str(ins, "file", keep);
+		const char *filename = json_member_str(img, "filename");
+		if (filename && has_prefix(filename, "/dev/fdset/"))
+			json_set_str(img, "filename", keep);
 		free(keep);
 	}
 	json_object_put(sets);
@@ -468,7 +446,7 @@ struct json_object *media_block(struct media *m, const char *id, char **err)
 	size_t n = json_object_array_length(m->blocks);
 	for (size_t i = 0; i < n && !hit; i++) {
 		struct json_object *e = json_object_array_get_idx(m->blocks, i);
-		const char *dev = jget_str(e, "device"), *qdev = jget_str(e, "qdev");
+		const char *dev = json_member_str(e, "device"), *qdev = json_member_str(e, "qdev");
 		if ((dev && !strcmp(dev, bb)) || (qdev && (!strcmp(qdev, id) || has_prefix(qdev, qpath))))
 			hit = e;
 	}
@@ -480,7 +458,7 @@ struct json_object *media_block(struct media *m, const char *id, char **err)
 int media_block_fdset(struct media *m, const char *id)
 {
 	char *e = NULL;
-	struct json_object *v = jget(jget(media_block(m, id, &e), "inserted"), "utmkit-fdset");
+	struct json_object *v = json_member(json_member(media_block(m, id, &e), "inserted"), "utmkit-fdset");
 	free(e);
 	return v ? json_object_get_int(v) : -1;
 }
@@ -492,13 +470,13 @@ static void add_target(struct media *m, struct json_object *args, const struct v
 	char *e = NULL;
 	struct json_object *blk = media_block(m, d->id, &e);
 	free(e);
-	const char *dev = blk ? jget_str(blk, "device") : NULL;
+	const char *dev = blk ? json_member_str(blk, "device") : NULL;
 	struct drive_device dd;
 	drive_device(&m->eff, d, &dd);
 	if (dd.driver || !dev || !*dev)
-		jset_str(args, "id", d->id);
+		json_set_str(args, "id", d->id);
 	else
-		jset_str(args, "device", dev);
+		json_set_str(args, "device", dev);
 }
 
 const char *media_free_pci_port(struct json_object *devices)
@@ -506,11 +484,11 @@ const char *media_free_pci_port(struct json_object *devices)
 	size_t n = devices ? json_object_array_length(devices) : 0;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *d = json_object_array_get_idx(devices, i);
-		struct json_object *br = jget(d, "pci_bridge");
+		struct json_object *br = json_member(d, "pci_bridge");
 		if (!br)
 			continue;
-		struct json_object *sub = jget(br, "devices");
-		const char *qid = jget_str(d, "qdev_id");
+		struct json_object *sub = json_member(br, "devices");
+		const char *qid = json_member_str(d, "qdev_id");
 		if (qid && *qid && (!sub || json_object_array_length(sub) == 0))
 			return qid;
 		const char *deeper = media_free_pci_port(sub);
@@ -533,9 +511,9 @@ static int pick_pci_port(struct media *m, const struct vm_drive *d, struct json_
 	}
 	const char *port = NULL;
 	for (size_t b = 0; !port && b < json_object_array_length(pci); b++)
-		port = media_free_pci_port(jget(json_object_array_get_idx(pci, b), "devices"));
+		port = media_free_pci_port(json_member(json_object_array_get_idx(pci, b), "devices"));
 	if (port)
-		jset_str(dev, "bus", port);
+		json_set_str(dev, "bus", port);
 	json_object_put(pci);
 	if (!port && machine_is_pcie(&m->eff)) {
 		vm_set_err(err, "drive %s: no free PCIe slot to hot-plug into (every root port of the %s machine "
@@ -567,29 +545,29 @@ int media_plug(struct media *m, const struct vm_drive *d, const char *path, cons
 		vm_set_err(err, "drive %s: the id is too long to hot-plug (at most 25 characters)", d->id);
 		return -1;
 	}
-	struct json_object *dev = jobj();
-	jset_str(dev, "driver", dd.driver);
-	jset_str(dev, "id", d->id);
+	struct json_object *dev = json_object_new_object();
+	json_set_str(dev, "driver", dd.driver);
+	json_set_str(dev, "id", d->id);
 	if (dd.serial) {
 		char *serial = xasprintf("%.20s", d->id);
-		jset_str(dev, "serial", serial);
+		json_set_str(dev, "serial", serial);
 		free(serial);
 	}
 	if (dd.removable >= 0)
-		jadd(dev, "removable", json_object_new_boolean(dd.removable));
+		json_set_bool(dev, "removable", dd.removable);
 	if (dd.bus)
-		jset_str(dev, "bus", dd.bus);
+		json_set_str(dev, "bus", dd.bus);
 	else if (dd.pci && pick_pci_port(m, d, dev, err) < 0)
 		goto fail;
 	char *e = NULL;
 	if (path) {
-		struct json_object *a = jobj(), *file = jobj();
-		jset_str(a, "driver", format);
-		jset_str(a, "node-name", node);
-		jadd(a, "read-only", json_object_new_boolean(ro));
+		struct json_object *a = json_object_new_object(), *file = json_object_new_object();
+		json_set_str(a, "driver", format);
+		json_set_str(a, "node-name", node);
+		json_set_bool(a, "read-only", ro);
 		if (!ro) {
-			jset_str(a, "discard", "unmap");
-			jset_str(a, "detect-zeroes", "unmap");
+			json_set_str(a, "discard", "unmap");
+			json_set_str(a, "detect-zeroes", "unmap");
 		}
 		int set;
 		char *fdpath = media_fdset(m, path, ro, &set, err);
@@ -598,10 +576,10 @@ int media_plug(struct media *m, const struct vm_drive *d, const char *path, cons
 			json_object_put(file);
 			goto fail;
 		}
-		jset_str(file, "driver", "file");
-		jset_str(file, "filename", fdpath);
+		json_set_str(file, "driver", "file");
+		json_set_str(file, "filename", fdpath);
 		free(fdpath);
-		jadd(a, "file", file);
+		json_object_object_add(a, "file", file);
 		media_say(m, "drive %s: blockdev-add %s", d->id, path);
 		if (run(m, "blockdev-add", a, NULL, &e) < 0) {
 			media_fdset_release(m, set);
@@ -609,7 +587,7 @@ int media_plug(struct media *m, const struct vm_drive *d, const char *path, cons
 			free(e);
 			goto fail;
 		}
-		jset_str(dev, "drive", node);
+		json_set_str(dev, "drive", node);
 	}
 	media_say(m, "drive %s: device_add %s", d->id, dd.driver);
 	if (run(m, "device_add", json_object_get(dev), NULL, &e) < 0) {
@@ -625,8 +603,8 @@ int media_plug(struct media *m, const struct vm_drive *d, const char *path, cons
 			vm_set_err(err, "drive %s: %s", d->id, desc);
 		free(e);
 		if (path) {
-			struct json_object *a = jobj();
-			jset_str(a, "node-name", node);
+			struct json_object *a = json_object_new_object();
+			json_set_str(a, "node-name", node);
 			run_quiet(m, "blockdev-del", a);
 		}
 		goto fail;
@@ -646,8 +624,8 @@ int media_unplug(struct media *m, const struct vm_drive *d, char **err)
 {
 	char *e = NULL;
 	int old = media_block_fdset(m, d->id);
-	struct json_object *a = jobj();
-	jset_str(a, "id", d->id);
+	struct json_object *a = json_object_new_object();
+	json_set_str(a, "id", d->id);
 	media_say(m, "drive %s: device_del", d->id);
 	if (run(m, "device_del", a, NULL, &e) < 0) {
 		const char *desc = media_qmp_desc(e);
@@ -678,7 +656,7 @@ int media_unplug(struct media *m, const struct vm_drive *d, char **err)
 		}
 		if (r == 0)
 			continue;
-		const char *devid = jget_str(jget(ev, "data"), "device");
+		const char *devid = json_member_str(json_member(ev, "data"), "device");
 		bool done = devid && !strcmp(devid, d->id);
 		json_object_put(ev);
 		if (done)
@@ -686,8 +664,8 @@ int media_unplug(struct media *m, const struct vm_drive *d, char **err)
 	}
 	/* a drive that was hot-plugged left its blockdev-add node behind */
 	char *node = xasprintf("drive-%s", d->id);
-	a = jobj();
-	jset_str(a, "node-name", node);
+	a = json_object_new_object();
+	json_set_str(a, "node-name", node);
 	run_quiet(m, "blockdev-del", a);
 	free(node);
 	media_fdset_release(m, old);
@@ -716,7 +694,7 @@ int media_change(struct media *m, const struct vm_drive *d, const char *path, co
 		 char **err)
 {
 	char *e = NULL;
-	struct json_object *a = jobj();
+	struct json_object *a = json_object_new_object();
 	add_target(m, a, d);
 	int set, old = media_block_fdset(m, d->id);
 	char *fdpath = media_fdset(m, path, d->readonly || media_is_cdrom(d), &set, err);
@@ -724,12 +702,12 @@ int media_change(struct media *m, const struct vm_drive *d, const char *path, co
 		json_object_put(a);
 		return -1;
 	}
-	jset_str(a, "filename", fdpath);
+	json_set_str(a, "filename", fdpath);
 	free(fdpath);
-	jset_str(a, "format", format);
-	jset_str(a, "read-only-mode", "retain");
+	json_set_str(a, "format", format);
+	json_set_str(a, "read-only-mode", "retain");
 	if (force)
-		jadd(a, "force", json_object_new_boolean(true));
+		json_set_bool(a, "force", true);
 	media_say(m, "drive %s: blockdev-change-medium %s", d->id, path);
 	int r = run(m, "blockdev-change-medium", a, NULL, &e);
 	media_fdset_release(m, r < 0 ? set : old);
@@ -742,12 +720,12 @@ int media_change(struct media *m, const struct vm_drive *d, const char *path, co
 
 int media_eject_live(struct media *m, const struct vm_drive *d, bool force, char **err)
 {
-	struct json_object *a = jobj();
+	struct json_object *a = json_object_new_object();
 	char *e = NULL;
 	add_target(m, a, d);
 	int old = media_block_fdset(m, d->id);
 	if (force)
-		jadd(a, "force", json_object_new_boolean(true));
+		json_set_bool(a, "force", true);
 	media_say(m, "drive %s: eject", d->id);
 	if (run(m, "eject", a, NULL, &e) < 0)
 		return tray_error(d, e, "eject", err);
@@ -1016,11 +994,11 @@ int media_resize(struct media *m, const char *id, uint64_t size, bool grow_by, b
 	struct disk_info info = {0};
 	const char *node = NULL;
 	if (media_live(m)) {
-		struct json_object *ins = jget(media_block(m, d->id, &e), "inserted");
+		struct json_object *ins = json_member(media_block(m, d->id, &e), "inserted");
 		free(e);
 		e = NULL;
-		node = jget_str(ins, "node-name");
-		if (!node || disk_info_from_json(jget(ins, "image"), &info, &e) < 0) {
+		node = json_member_str(ins, "node-name");
+		if (!node || disk_info_from_json(json_member(ins, "image"), &info, &e) < 0) {
 			vm_set_err(err, "drive %s: not in the running VM", d->id);
 			goto out;
 		}
@@ -1050,9 +1028,9 @@ int media_resize(struct media *m, const char *id, uint64_t size, bool grow_by, b
 		goto out;
 	}
 	if (media_live(m)) {
-		struct json_object *a = jobj();
-		jset_str(a, "node-name", node);
-		jadd(a, "size", json_object_new_int64((int64_t)size));
+		struct json_object *a = json_object_new_object();
+		json_set_str(a, "node-name", node);
+		json_object_object_add(a, "size", json_object_new_int64((int64_t)size));
 		media_say(m, "drive %s: block_resize %llu", d->id, (unsigned long long)size);
 		if (run(m, "block_resize", a, NULL, &e) < 0) {
 			vm_set_err(err, "drive %s: %s", d->id, media_qmp_desc(e));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonobj.h"
 
 /* The whole of s as one JSON value, or false. */
 static bool parse_json_value(const char *s, struct json_object **out)
@@ -286,14 +287,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static const char *member_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
 /* The array at key: true and *out, or false and *out NULL when there is
  * none or it is something else (json-c asserts on arrays that are not). */
 static bool jarr(struct json_object *o, const char *key, struct json_object **out)
@@ -307,13 +300,13 @@ static bool jarr(struct json_object *o, const char *key, struct json_object **ou
 
 static const char *jname(struct json_object *m)
 {
-	const char *n = member_str(m, "name");
+	const char *n = json_member_str(m, "name");
 	return n ? n : "";
 }
 
 static bool meta_is(struct json_object *e, const char *m)
 {
-	const char *t = member_str(e, "meta-type");
+	const char *t = json_member_str(e, "meta-type");
 	return t && strcmp(t, m) == 0;
 }
 
@@ -326,7 +319,7 @@ struct qmp_schema *qmp_schema_new(struct json_object *schema)
 	size_t n = json_object_array_length(schema);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(schema, i);
-		const char *name = member_str(e, "name");
+		const char *name = json_member_str(e, "name");
 		if (!name)
 			continue;
 		json_object_object_add(s->idx, name, json_object_get(e));
@@ -380,7 +373,7 @@ struct mlist {
 static struct json_object *mlist_find(const struct mlist *l, const char *name)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		const char *m = member_str(l->v[i], "name");
+		const char *m = json_member_str(l->v[i], "name");
 		if (m && strcmp(m, name) == 0)
 			return l->v[i];
 	}
@@ -389,7 +382,7 @@ static struct json_object *mlist_find(const struct mlist *l, const char *name)
 
 static void mlist_add(struct mlist *l, struct json_object *m)
 {
-	const char *name = member_str(m, "name");
+	const char *name = json_member_str(m, "name");
 	if (!name || mlist_find(l, name))
 		return;
 	if (l->n == l->cap) {
@@ -410,15 +403,15 @@ static void collect_members(const struct qmp_schema *s, struct json_object *ent,
 	if (jarr(ent, "members", &arr))
 		for (size_t i = 0; i < json_object_array_length(arr); i++)
 			mlist_add(out, json_object_array_get_idx(arr, i));
-	const char *tag = member_str(ent, "tag");
+	const char *tag = json_member_str(ent, "tag");
 	if (!tag || !jarr(ent, "variants", &arr))
 		return;
-	const char *tagval = json_object_is_type(val, json_type_object) ? member_str(val, tag) : NULL;
+	const char *tagval = json_object_is_type(val, json_type_object) ? json_member_str(val, tag) : NULL;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *var = json_object_array_get_idx(arr, i);
-		const char *c = member_str(var, "case");
+		const char *c = json_member_str(var, "case");
 		if (all_variants || (c && tagval && strcmp(c, tagval) == 0))
-			collect_members(s, entity(s, member_str(var, "type")), val, all_variants, out,
+			collect_members(s, entity(s, json_member_str(var, "type")), val, all_variants, out,
 					depth + 1);
 	}
 }
@@ -442,7 +435,7 @@ static void type_str(const struct qmp_schema *s, const char *type, struct buf *b
 		buf_puts(b, "enum");
 	} else if (meta_is(e, "array")) {
 		buf_puts(b, "[");
-		type_str(s, member_str(e, "element-type"), b, depth + 1);
+		type_str(s, json_member_str(e, "element-type"), b, depth + 1);
 		buf_puts(b, "]");
 	} else if (meta_is(e, "object")) {
 		struct mlist ml = {0};
@@ -453,7 +446,7 @@ static void type_str(const struct qmp_schema *s, const char *type, struct buf *b
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			if (i)
 				buf_puts(b, " or ");
-			type_str(s, member_str(json_object_array_get_idx(arr, i), "type"), b, depth + 1);
+			type_str(s, json_member_str(json_object_array_get_idx(arr, i), "type"), b, depth + 1);
 		}
 	} else {
 		buf_puts(b, type);
@@ -540,7 +533,7 @@ static int check_value(const struct qmp_schema *s, const char *type, const struc
 	if (!e)
 		return 0; /* a type we cannot see: let QEMU judge */
 	if (meta_is(e, "builtin")) {
-		const char *jt = member_str(e, "json-type");
+		const char *jt = json_member_str(e, "json-type");
 		bool ok = !jt || strcmp(jt, "value") == 0;
 		if (jt && strcmp(jt, "string") == 0)
 			ok = t == json_type_string || (coerce && coerce_to_string(sl, v));
@@ -582,7 +575,7 @@ static int check_value(const struct qmp_schema *s, const char *type, const struc
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
 			struct slot el = {.parent = v, .idx = i};
 			char *p = xasprintf("%s[%zu]", path, i);
-			int r = check_value(s, member_str(e, "element-type"), &el, p, coerce, err);
+			int r = check_value(s, json_member_str(e, "element-type"), &el, p, coerce, err);
 			free(p);
 			if (r < 0)
 				return -1;
@@ -598,7 +591,7 @@ static int check_value(const struct qmp_schema *s, const char *type, const struc
 		/* exact matches first; coercion only when nothing fits as given */
 		for (int pass = 0; pass < (coerce ? 2 : 1); pass++) {
 			for (size_t i = 0; i < json_object_array_length(arr); i++) {
-				const char *mt = member_str(json_object_array_get_idx(arr, i), "type");
+				const char *mt = json_member_str(json_object_array_get_idx(arr, i), "type");
 				/* QAPI has no alternate of alternates; one naming
 				 * itself would recurse on the same value for ever */
 				if (meta_is(entity(s, mt), "alternate"))
@@ -619,7 +612,7 @@ static int check_object(const struct qmp_schema *s, struct json_object *ent,
 	struct mlist ml = {0};
 	int ret = -1;
 	char *p = NULL;
-	const char *tag = member_str(ent, "tag");
+	const char *tag = json_member_str(ent, "tag");
 
 #define SUBPATH(k) (free(p), p = *path ? xasprintf("%s.%s", path, k) : xstrdup(k))
 	/* the tag first: a wrong one explains every "unknown" that follows */
@@ -628,7 +621,7 @@ static int check_object(const struct qmp_schema *s, struct json_object *ent,
 		collect_members(s, ent, NULL, false, &ml, 0);
 		struct json_object *m = mlist_find(&ml, tag);
 		struct slot sl = {.parent = obj, .key = tag};
-		if (m && check_value(s, member_str(m, "type"), &sl, SUBPATH(tag), coerce, err) < 0)
+		if (m && check_value(s, json_member_str(m, "type"), &sl, SUBPATH(tag), coerce, err) < 0)
 			goto out;
 		ml.n = 0;
 	}
@@ -645,11 +638,11 @@ static int check_object(const struct qmp_schema *s, struct json_object *ent,
 			goto out;
 		}
 		struct slot sl = {.parent = obj, .key = key};
-		if (check_value(s, member_str(m, "type"), &sl, p, coerce, err) < 0)
+		if (check_value(s, json_member_str(m, "type"), &sl, p, coerce, err) < 0)
 			goto out;
 	}
 	for (size_t i = 0; i < ml.n; i++) {
-		const char *name = member_str(ml.v[i], "name");
+		const char *name = json_member_str(ml.v[i], "name");
 		if (!optional(ml.v[i]) && !json_object_object_get_ex(obj, name, NULL)) {
 			vm_set_err(err, "missing argument '%s'", SUBPATH(name));
 			goto out;
@@ -676,7 +669,7 @@ int qmp_schema_check(const struct qmp_schema *s, const char *cmd, struct json_ob
 		return -1;
 	}
 	struct json_object *empty = args ? NULL : json_object_new_object();
-	int r = check_object(s, entity(s, member_str(c, "arg-type")), args ? args : empty, "", coerce,
+	int r = check_object(s, entity(s, json_member_str(c, "arg-type")), args ? args : empty, "", coerce,
 			     str_in(cmd, open_commands), err);
 	json_object_put(empty);
 	if (r < 0 && err && *err) {
@@ -703,14 +696,14 @@ static struct json_object *resolve_path(const struct qmp_schema *s, struct json_
 		struct json_object *m = mlist_find(&ml, name);
 		free(ml.v);
 		free(name);
-		ent = m ? entity(s, member_str(m, "type")) : NULL;
+		ent = m ? entity(s, json_member_str(m, "type")) : NULL;
 		/* an alternate such as BlockdevRef: its object branch has the members */
 		struct json_object *arr;
 		if (ent && meta_is(ent, "alternate") && jarr(ent, "members", &arr)) {
 			struct json_object *obj = NULL;
 			for (size_t i = 0; i < json_object_array_length(arr) && !obj; i++) {
 				struct json_object *x =
-				    entity(s, member_str(json_object_array_get_idx(arr, i), "type"));
+				    entity(s, json_member_str(json_object_array_get_idx(arr, i), "type"));
 				if (meta_is(x, "object"))
 					obj = x;
 			}
@@ -731,7 +724,7 @@ void qmp_schema_complete(const struct qmp_schema *s, const char *cmd, const char
 	struct json_object *c = command(s, cmd), *arr;
 	if (!c)
 		return;
-	struct json_object *args = entity(s, member_str(c, "arg-type"));
+	struct json_object *args = entity(s, json_member_str(c, "arg-type"));
 	const char *eq = strchr(word, '=');
 	if (eq) {
 		struct json_object *t = resolve_path(s, args, word, (size_t)(eq - word));
@@ -743,7 +736,8 @@ void qmp_schema_complete(const struct qmp_schema *s, const char *cmd, const char
 				if (x && strncmp(x, eq + 1, vlen) == 0)
 					strv_pushf(out, "%.*s=%s", klen, word, x);
 			}
-		} else if (meta_is(t, "builtin") && str_in(member_str(t, "json-type"), (const char *const[]){"boolean", NULL})) {
+		} else if (meta_is(t, "builtin") &&
+			   str_in(json_member_str(t, "json-type"), (const char *const[]){"boolean", NULL})) {
 			static const char *const b[] = {"true", "false"};
 			for (int i = 0; i < 2; i++)
 				if (strncmp(b[i], eq + 1, vlen) == 0)
@@ -762,7 +756,7 @@ void qmp_schema_complete(const struct qmp_schema *s, const char *cmd, const char
 		const char *name = jname(ml.v[i]);
 		if (strncmp(name, partial, strlen(partial)) != 0)
 			continue;
-		struct json_object *t = entity(s, member_str(ml.v[i], "type"));
+		struct json_object *t = entity(s, json_member_str(ml.v[i], "type"));
 		struct mlist sub = {0};
 		if (meta_is(t, "object"))
 			collect_members(s, t, NULL, true, &sub, 0);
@@ -790,7 +784,7 @@ static void describe_members(const struct qmp_schema *s, struct json_object *ent
 		}
 	for (size_t i = 0; mem && i < json_object_array_length(mem); i++) {
 		struct json_object *m = json_object_array_get_idx(mem, i);
-		const char *type = member_str(m, "type");
+		const char *type = json_member_str(m, "type");
 		struct json_object *t = entity(s, type);
 		char *name = xasprintf("%s%s", prefix, jname(m));
 		buf_printf(out, "  %-*s  ", (int)w, name);
@@ -811,15 +805,15 @@ static void describe_members(const struct qmp_schema *s, struct json_object *ent
 		}
 		free(name);
 	}
-	const char *tag = member_str(ent, "tag");
+	const char *tag = json_member_str(ent, "tag");
 	if (!tag || !jarr(ent, "variants", &arr))
 		return;
 	/* variants in brief: the member names each case adds, [optional] */
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *var = json_object_array_get_idx(arr, i);
 		struct mlist ml = {0};
-		collect_members(s, entity(s, member_str(var, "type")), NULL, true, &ml, 0);
-		buf_printf(out, "  with %s%s=%s:", prefix, tag, member_str(var, "case"));
+		collect_members(s, entity(s, json_member_str(var, "type")), NULL, true, &ml, 0);
+		buf_printf(out, "  with %s%s=%s:", prefix, tag, json_member_str(var, "case"));
 		if (!ml.n)
 			buf_puts(out, " (nothing more)");
 		for (size_t j = 0; j < ml.n; j++)
@@ -835,7 +829,7 @@ int qmp_schema_describe(const struct qmp_schema *s, const char *cmd, struct buf 
 	struct json_object *c = command(s, cmd);
 	if (!c)
 		return -1;
-	struct json_object *args = entity(s, member_str(c, "arg-type"));
+	struct json_object *args = entity(s, json_member_str(c, "arg-type"));
 	struct mlist ml = {0};
 	collect_members(s, args, NULL, true, &ml, 0);
 	buf_printf(out, "%s%s\n", cmd, ml.n ? "" : " (no arguments)");
@@ -843,13 +837,13 @@ int qmp_schema_describe(const struct qmp_schema *s, const char *cmd, struct buf 
 	describe_members(s, args, "", 0, out);
 	if (str_in(cmd, open_commands))
 		buf_puts(out, "  ... and any other property as key=value\n");
-	const char *rt = member_str(c, "ret-type");
+	const char *rt = json_member_str(c, "ret-type");
 	struct json_object *r = entity(s, rt);
 	buf_puts(out, "returns: ");
 	type_str(s, rt, out, 0);
 	buf_puts(out, "\n");
 	if (meta_is(r, "array"))
-		r = entity(s, member_str(r, "element-type"));
+		r = entity(s, json_member_str(r, "element-type"));
 	if (meta_is(r, "object")) {
 		struct buf sub = {0};
 		describe_members(s, r, "", 2, &sub);

@@ -7,20 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-static const char *jget_str(struct json_object *o, const char *k)
-{
-	struct json_object *v = jget(o, k);
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-static void jset_str(struct json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, json_object_new_string(v));
-}
+#include "jsonobj.h"
 
 void snapshot_drives_free(struct snapshot_drive *s, size_t n)
 {
@@ -46,11 +33,11 @@ static int fill(struct media *m, struct snapshot_drive *sd, char **err)
 		return -1;
 	}
 	if (media_live(m)) {
-		struct json_object *ins = jget(media_block(m, d->id, &e), "inserted");
+		struct json_object *ins = json_member(media_block(m, d->id, &e), "inserted");
 		free(e);
 		e = NULL;
-		sd->node = jget_str(ins, "node-name");
-		if (!sd->node || disk_info_from_json(jget(ins, "image"), &sd->info, &e) < 0) {
+		sd->node = json_member_str(ins, "node-name");
+		if (!sd->node || disk_info_from_json(json_member(ins, "image"), &sd->info, &e) < 0) {
 			free(e);
 			vm_set_err(err, "drive %s: not in the running VM", d->id);
 			return -1;
@@ -127,13 +114,13 @@ struct json_object *snapshot_list(const struct snapshot_drive *s, size_t n)
 			vmstate += sn->vm_state_size;
 			json_object_array_add(drv, json_object_new_string(s[i].d->id));
 		}
-		jset_str(o, "name", names.v[k]);
+		json_set_str(o, "name", names.v[k]);
 		char date[64] = "";
 		time_t ts = (time_t)first->date_sec;
 		struct tm tm;
 		if (localtime_r(&ts, &tm))
 			strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
-		jset_str(o, "date", date);
+		json_set_str(o, "date", date);
 		json_object_object_add(o, "date_sec", json_object_new_int64(first->date_sec));
 		json_object_object_add(o, "vm_state_size", json_object_new_int64((int64_t)vmstate));
 		json_object_object_add(o, "vm_clock_nsec", json_object_new_int64((int64_t)first->vm_clock_nsec));
@@ -147,7 +134,7 @@ struct json_object *snapshot_list(const struct snapshot_drive *s, size_t n)
 int snapshot_run_job(struct media *m, const char *cmd, struct json_object *args, const char *what, char **err)
 {
 	char *job = xasprintf("vm-disk-%ld", (long)getpid()), *e = NULL;
-	jset_str(args, "job-id", job);
+	json_set_str(args, "job-id", job);
 	media_say(m, "%s", cmd);
 	int r = qmp_execute(m->q, cmd, args, MEDIA_QMP_MS, NULL, &e);
 	json_object_put(args);
@@ -176,8 +163,8 @@ int snapshot_run_job(struct media *m, const char *cmd, struct json_object *args,
 		}
 		if (r == 0)
 			continue;
-		struct json_object *data = jget(ev, "data");
-		const char *id = jget_str(data, "id"), *st = jget_str(data, "status");
+		struct json_object *data = json_member(ev, "data");
+		const char *id = json_member_str(data, "id"), *st = json_member_str(data, "status");
 		bool done = id && st && !strcmp(id, job) && !strcmp(st, "concluded");
 		json_object_put(ev);
 		if (done)
@@ -192,7 +179,7 @@ int snapshot_run_job(struct media *m, const char *cmd, struct json_object *args,
 	} else {
 		for (size_t i = 0; i < json_object_array_length(jobs) && !status; i++) {
 			struct json_object *j = json_object_array_get_idx(jobs, i);
-			const char *id = jget_str(j, "id"), *je = jget_str(j, "error");
+			const char *id = json_member_str(j, "id"), *je = json_member_str(j, "error");
 			if (id && !strcmp(id, job) && je) {
 				vm_set_err(err, "%s: %s", what, je);
 				status = -1;
@@ -201,7 +188,7 @@ int snapshot_run_job(struct media *m, const char *cmd, struct json_object *args,
 		json_object_put(jobs);
 	}
 	struct json_object *a = json_object_new_object();
-	jset_str(a, "id", job);
+	json_set_str(a, "id", job);
 	if (qmp_execute(m->q, "job-dismiss", a, MEDIA_QMP_MS, NULL, &e) < 0)
 		free(e);
 	json_object_put(a);
@@ -222,9 +209,9 @@ static struct json_object *node_list(const struct snapshot_drive *s, size_t n, c
 static struct json_object *job_args(const char *name, const char *vmstate, struct json_object *devices)
 {
 	struct json_object *a = json_object_new_object();
-	jset_str(a, "tag", name);
+	json_set_str(a, "tag", name);
 	if (vmstate)
-		jset_str(a, "vmstate", vmstate);
+		json_set_str(a, "vmstate", vmstate);
 	json_object_object_add(a, "devices", devices);
 	return a;
 }

@@ -107,4 +107,44 @@ else
 	skip "no C compiler for a fake libplist"
 fi
 
+# --- vm-disk: one table, each subcommand with its own options -------------------
+help=$(vm-disk --help 2>&1)
+check_eq "vm-disk --help exits 0" "$?" 0
+for o in --help --version --quiet --verbose --timeout; do
+	check_match "vm-disk --help lists $o" "$help" "^  -[a-zA-Z], $o( |\$)"
+done
+bad=""
+for o in $(printf '%s\n' "$help" | grep -E '^ +-' | grep -oE -- '--[a-z0-9][a-z0-9-]*' | sort -u); do
+	case $o in --help | --version) continue ;; esac
+	err=$(timeout 10 vm-disk "$o" </dev/null 2>&1 >/dev/null)
+	case $err in *unrecognized*) bad="$bad $o" ;; esac
+done
+check_eq "vm-disk takes every long option its --help lists" "$bad" ""
+err=$(vm-disk --no-such-option 2>&1 >/dev/null)
+check_eq "vm-disk --no-such-option: exit 2" "$?" 2
+check_match "...with the usage lines" "$err" "^usage: vm-disk "
+vm-create -q -N none "$T/d.utm" >/dev/null
+vm-disk -q "$T/d.utm" create hd0 1M
+err=$(vm-disk "$T/d.utm" list --force 2>&1)
+check_eq "vm-disk B list --force: exit 2" "$?" 2
+check_eq "...naming the option and the subcommand" "$err" "vm-disk: --force: not an option of list"
+err=$(vm-disk mkiso "$T/x.iso" "$T" --id x 2>&1)
+check_eq "vm-disk mkiso --id: exit 2" "$?" 2
+check_eq "...naming the option" "$err" "vm-disk: --id: not an option of mkiso"
+check_status "vm-disk B list --json -t 5 (--timeout: any subcommand's)" 0 vm-disk "$T/d.utm" list --json -t 5 >/dev/null
+check_status "vm-disk B snapshot list --timeout 0 (0: no timeout)" 0 vm-disk --timeout 0 "$T/d.utm" snapshot list >/dev/null
+err=$(vm-disk --timeout -1 "$T/d.utm" list 2>&1)
+check_eq "vm-disk --timeout -1: exit 2" "$?" 2
+check_match "...naming the option" "$err" "^vm-disk: --timeout -1: expected seconds, 0 \(no timeout\) to "
+if [ -w /dev/full ]; then
+	vm-disk --help >/dev/full 2>"$T/err"
+	check_eq "vm-disk --help >/dev/full: exit 1" "$?" 1
+	check_match "...saying why" "$(cat "$T/err")" "^vm-disk: stdout: No space left on device$"
+	check_status "vm-disk B list >/dev/full: exit 1" 1 vm-disk "$T/d.utm" list >/dev/full 2>/dev/null
+	check_status "vm-disk B list --json >/dev/full: exit 1" 1 vm-disk "$T/d.utm" list --json >/dev/full 2>/dev/null
+	check_status "vm-disk B snapshot list >/dev/full: exit 1" 1 vm-disk "$T/d.utm" snapshot list >/dev/full 2>/dev/null
+else
+	skip "no /dev/full"
+fi
+
 echo "1..$_n"
