@@ -173,45 +173,9 @@ char *tool_runtime_dir(const struct bundle *b)
 	return dir;
 }
 
-/* ---- tools with their own getopt tables ---- */
-
-void usage_exit(const char *usage, int status)
-{
-	if (status == 0) {
-		fputs(usage, stdout);
-		exit(0);
-	}
-	/* on a usage error, only the synopsis: "usage:" and its indented lines */
-	const char *end = usage;
-	do {
-		end = strchr(end, '\n');
-		end = end ? end + 1 : usage + strlen(usage);
-	} while (*end == ' ');
-	fwrite(usage, 1, (size_t)(end - usage), stderr);
-	fprintf(stderr, "(%s --help for more)\n", getprogname());
-	vm_exit_error(status);
-}
-
 void version_exit(void)
 {
 	printf("%s (utmkit) %s\n", getprogname(), VM_VERSION);
 	exit(0);
 }
 
-void cli_common(int ch, const char *usage)
-{
-	switch (ch) {
-	case 'h':
-		usage_exit(usage, 0);
-	case 'V':
-		version_exit();
-	case 'q':
-		vm_quiet = true;
-		return;
-	case 'v':
-		vm_verbose++;
-		return;
-	default:
-		usage_exit(usage, EXIT_USAGE);
-	}
-}

@@ -41,18 +41,7 @@ char *tool_runtime_dir(const struct bundle *b);
  * makes a tool that would have succeeded exit 1 with "TOOL: stdout: why".
  * No tool needs its own final fflush. */
 
-/* ---- for tools not yet converted to a cli_spec table ----
- * usage_exit: the text on stdout and exit 0, or (status != 0) its usage
- * lines on stderr and exit status. Put CLI_COMMON_LONGOPTS in the
- * getopt_long table and CLI_COMMON_SHORTOPTS ("hVqv") in the short string;
- * in the switch, the default case calls cli_common(ch, usage), which handles
- * -h -V -q -v and exits 2 with the usage on anything unknown. */
-_Noreturn void usage_exit(const char *usage, int status);
+/* --version: "TOOL (utmkit) VERSION" on stdout, exit 0. */
 _Noreturn void version_exit(void);
-#define CLI_COMMON_SHORTOPTS "hVqv"
-#define CLI_COMMON_LONGOPTS                                                                        \
-	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},                     \
-	    {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}
-void cli_common(int ch, const char *usage);
 
 #endif
