@@ -30,7 +30,8 @@ struct ctx {
 	char **err;
 	int bootindex;
 	int ide_bus, ide_unit;
-	bool scsi_added, usb_added;
+	bool scsi_added;
+	const char *usb_bus; /* the USB bus devices attach to, once a controller is there */
 	int fdsets; /* fd sets handed out so far (-add-fd set=1..) */
 };
 
@@ -156,13 +157,37 @@ static const char *pci_or_ccw(struct ctx *x, const char *pci)
 	return buf;
 }
 
+/* The USB controller, as UTM makes it: virt machines get an xHCI
+ * controller; other machines their own (-usb: UHCI on pc, EHCI with three
+ * UHCI companions on q35, OHCI on mac99 and pseries), whose USB 1.1 ports
+ * take the full-speed devices (usb-kbd, usb-net, usb-audio) that an EHCI
+ * controller alone refuses ("speed mismatch"). USB 3.0 asks for xHCI, which
+ * takes every speed. UTM offers no USB on s390x, sparc, m68k and isapc. */
 static int add_usb_bus(struct ctx *x)
 {
-	if (x->usb_added)
+	const struct vm_config *c = x->c;
+	if (x->usb_bus)
 		return 0;
-	x->usb_added = true;
-	add2(x, "-device", !strcmp(x->c->usb, "2.0") ? "usb-ehci,id=usb" : "qemu-xhci,id=usb");
+	if (!strcmp(c->arch, "s390x") || has_prefix(c->arch, "sparc") || !strcmp(c->arch, "m68k") ||
+	    !strcmp(c->machine, "isapc")) {
+		free(*x->err);
+		*x->err = xasprintf("usb: the %s machine %s has no USB", c->arch, c->machine);
+		return -1;
+	}
+	if (has_prefix(c->machine, "virt") || strcmp(c->usb, "2.0")) {
+		add2(x, "-device", "qemu-xhci,id=usb");
+		x->usb_bus = "usb.0";
+	} else {
+		add(x, "-usb");
+		x->usb_bus = "usb-bus.0"; /* QEMU's name for the machine's first USB bus */
+	}
 	return 0;
+}
+
+/* A device model that sits on USB (usb-net, usb-audio) needs a controller first. */
+static int usb_for_model(struct ctx *x, const char *model)
+{
+	return model && has_prefix(model, "usb-") ? add_usb_bus(x) : 0;
 }
 
 static int drives(struct ctx *x)
@@ -229,9 +254,10 @@ static int drives(struct ctx *x)
 			dev = xasprintf("%s,bus=scsi0.0,drive=drive-%s,id=%s,bootindex=%d",
 					cd ? "scsi-cd" : "scsi-hd", d->id, d->id, boot);
 		} else if (!strcmp(iface, "usb")) {
-			add_usb_bus(x);
-			dev = xasprintf("usb-storage,bus=usb.0,drive=drive-%s,id=%s,removable=%s,bootindex=%d", d->id,
-					d->id, d->removable || cd ? "on" : "off", boot);
+			if (add_usb_bus(x) < 0)
+				return -1;
+			dev = xasprintf("usb-storage,bus=%s,drive=drive-%s,id=%s,removable=%s,bootindex=%d",
+					x->usb_bus, d->id, d->id, d->removable || cd ? "on" : "off", boot);
 		}
 		if (dev) {
 			add2(x, "-device", dev);
@@ -241,7 +267,7 @@ static int drives(struct ctx *x)
 	return 0;
 }
 
-static void nets(struct ctx *x)
+static int nets(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
 	for (size_t i = 0; i < c->nnets; i++) {
@@ -270,6 +296,8 @@ static void nets(struct ctx *x)
 		}
 		add2(x, "-netdev", nd.s);
 		buf_free(&nd);
+		if (usb_for_model(x, n->model) < 0)
+			return -1;
 		char *dev = *n->model ? xasprintf("%s,netdev=net-%s,mac=%s,id=%s", n->model, n->id, n->mac, n->id)
 				      : NULL;
 		if (dev) {
@@ -282,6 +310,7 @@ static void nets(struct ctx *x)
 			free(nic);
 		}
 	}
+	return 0;
 }
 
 static int serials(struct ctx *x)
@@ -445,10 +474,13 @@ static void accel(struct ctx *x)
 static int devices(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
-	if (strcmp(c->usb, "none"))
-		add_usb_bus(x);
-	if (c->usb_tablet)
-		add2(x, "-device", "usb-tablet,bus=usb.0");
+	if (strcmp(c->usb, "none") && add_usb_bus(x) < 0)
+		return -1;
+	if (c->usb_tablet) {
+		char *t = xasprintf("usb-tablet,bus=%s", x->usb_bus);
+		add2(x, "-device", t);
+		free(t);
+	}
 	if (strcmp(c->display, "none")) {
 		const char *dev = c->display_device ? c->display_device : default_display_device(c);
 		if (dev)
@@ -467,6 +499,8 @@ static int devices(struct ctx *x)
 	}
 	add2(x, "-display", "none");
 	if (strcmp(c->sound, "none")) {
+		if (usb_for_model(x, c->sound) < 0)
+			return -1;
 		add2(x, "-audiodev", "none,id=audio0");
 		char *d = xasprintf("%s,audiodev=audio0", c->sound);
 		if (has_prefix(c->sound, "intel-hda") || has_prefix(c->sound, "ich9-intel-hda")) {
@@ -593,10 +627,10 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 	int r = firmware(&x);
 	if (r == 0)
 		r = drives(&x);
-	if (r == 0) {
-		nets(&x);
+	if (r == 0)
+		r = nets(&x);
+	if (r == 0)
 		r = serials(&x);
-	}
 	if (r == 0)
 		r = devices(&x);
 	if (r == 0) {
