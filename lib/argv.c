@@ -196,6 +196,8 @@ static int drives(struct ctx *x)
 	bool pc = config_is_x86(c) && !has_prefix(c->machine, "q35");
 	for (size_t i = 0; i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
+		if (!strcmp(d->media, "none"))
+			continue; /* kept in the bundle, not given to QEMU (UTM: ImageType None) */
 		bool cd = !strcmp(d->media, "cdrom");
 		char *key = xasprintf("drive.%s.image", d->id);
 		struct buf drv = {0};
