@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "firmware.h"
+#include "screen.h"
 
 char *qemu_escape(const char *s)
 {
@@ -473,6 +474,37 @@ static void accel(struct ctx *x)
 	buf_free(&tcg);
 }
 
+/* The display: a graphics device and a VNC or SPICE server on a socket in
+ * the runtime dir (or VNC on a 127.0.0.1 port), never a window. */
+static int display(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	struct display_spec d;
+	if (display_resolve(c, x->o->display, &d, x->err) < 0)
+		return -1;
+	if (!strcmp(d.kind, "none"))
+		return 0;
+	const char *dev = c->display_device ? c->display_device : default_display_device(c);
+	if (dev)
+		add2(x, "-device", dev);
+	if (!strcmp(d.kind, "vnc") && d.port) {
+		char *v = xasprintf("127.0.0.1:%d", d.port - 5900);
+		add2(x, "-vnc", v);
+		free(v);
+	} else if (!strcmp(d.kind, "vnc")) {
+		char *p = rt_file(x, RT_VNC), *v = xasprintf("unix:%s", p);
+		add2(x, "-vnc", v);
+		free(v);
+		free(p);
+	} else {
+		char *p = rt_file(x, RT_SPICE), *v = xasprintf("unix=on,addr=%s,disable-ticketing=on", p);
+		add2(x, "-spice", v);
+		free(v);
+		free(p);
+	}
+	return 0;
+}
+
 static int devices(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
@@ -483,22 +515,8 @@ static int devices(struct ctx *x)
 		add2(x, "-device", t);
 		free(t);
 	}
-	if (strcmp(c->display, "none")) {
-		const char *dev = c->display_device ? c->display_device : default_display_device(c);
-		if (dev)
-			add2(x, "-device", dev);
-		if (!strcmp(c->display, "vnc")) {
-			char *p = rt_file(x, RT_VNC), *v = xasprintf("unix:%s", p);
-			add2(x, "-vnc", v);
-			free(v);
-			free(p);
-		} else {
-			char *p = rt_file(x, RT_SPICE), *v = xasprintf("unix=on,addr=%s,disable-ticketing=on", p);
-			add2(x, "-spice", v);
-			free(v);
-			free(p);
-		}
-	}
+	if (display(x) < 0)
+		return -1;
 	add2(x, "-display", "none");
 	if (strcmp(c->sound, "none")) {
 		if (usb_for_model(x, c->sound) < 0)

@@ -32,6 +32,9 @@ struct argv_opts {
 	 * query-fdsets shows); kernel, initrd, dtb and -bios /dev/fd/N. */
 	int (*open_file)(void *open_ctx, const char *path, int flags, char **err);
 	void *open_ctx;
+	/* For one run, instead of the config's display: "none", "vnc", "spice"
+	 * or "vnc:PORT" (display_parse in screen.h); NULL = the config's. */
+	const char *display;
 };
 #define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
 
