@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "argv.h"
-#include "screen.h"
 #include "tool.h"
 
 enum { OPT_NO_SANDBOX = CLI_LONG_ONLY, OPT_ALLOW_PATH, OPT_DISPLAY };

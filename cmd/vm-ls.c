@@ -15,7 +15,6 @@
 #include "argv.h"
 #include "bundle.h"
 #include "runtime.h"
-#include "screen.h"
 #include "tool.h"
 
 static const struct cli_option options[] = {

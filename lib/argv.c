@@ -2,13 +2,14 @@
  * Pure: the same bundle and options always give the same argv. */
 #include "argv.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "firmware.h"
-#include "screen.h"
 
 char *qemu_escape(const char *s)
 {
@@ -19,6 +20,45 @@ char *qemu_escape(const char *s)
 			buf_add(&b, s, 1);
 	}
 	return b.s ? b.s : xstrdup("");
+}
+
+int display_parse(const char *s, struct display_spec *out, char **err)
+{
+	memset(out, 0, sizeof *out);
+	if (!strcmp(s, "none") || !strcmp(s, "vnc") || !strcmp(s, "spice")) {
+		snprintf(out->kind, sizeof out->kind, "%s", s);
+		return 0;
+	}
+	if (!strncmp(s, "vnc:", 4)) {
+		char *end;
+		errno = 0;
+		long p = strtol(s + 4, &end, 10);
+		if (!errno && end != s + 4 && !*end && p >= 5900 && p <= 65535) {
+			snprintf(out->kind, sizeof out->kind, "vnc");
+			out->port = (int)p;
+			return 0;
+		}
+		vm_set_err(err, "display '%s': the VNC port must be 5900-65535", s);
+		return -1;
+	}
+	vm_set_err(err, "display '%s' is not none, vnc, spice or vnc:PORT", s);
+	return -1;
+}
+
+int display_resolve(const struct vm_config *c, const char *override, struct display_spec *out, char **err)
+{
+	return display_parse(override ? override : c->display ? c->display : "none", out, err);
+}
+
+char *display_uri(const struct display_spec *d, const char *runtime_dir)
+{
+	if (!strcmp(d->kind, "vnc") && d->port)
+		return xasprintf("vnc://127.0.0.1:%d", d->port);
+	if (!strcmp(d->kind, "vnc"))
+		return xasprintf("vnc+unix://%s/%s", runtime_dir, RT_VNC);
+	if (!strcmp(d->kind, "spice"))
+		return xasprintf("spice+unix://%s/%s", runtime_dir, RT_SPICE);
+	return NULL;
 }
 
 struct ctx {

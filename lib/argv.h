@@ -33,7 +33,7 @@ struct argv_opts {
 	int (*open_file)(void *open_ctx, const char *path, int flags, char **err);
 	void *open_ctx;
 	/* For one run, instead of the config's display: "none", "vnc", "spice"
-	 * or "vnc:PORT" (display_parse in screen.h); NULL = the config's. */
+	 * or "vnc:PORT" (display_parse below); NULL = the config's. */
 	const char *display;
 };
 #define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
@@ -61,5 +61,23 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 
 /* QEMU option values escape commas by doubling them. */
 char *qemu_escape(const char *s);
+
+/* The viewer URI vm-run records in the runtime dir for a VM with a display. */
+#define RT_DISPLAY "display"
+
+struct display_spec {
+	char kind[8]; /* none vnc spice */
+	int port;     /* vnc: a TCP port on 127.0.0.1 (>= 5900); 0 = the unix socket */
+};
+
+/* "none", "vnc", "spice" or "vnc:PORT" (5900-65535). 0, or -1 with *err. */
+int display_parse(const char *s, struct display_spec *out, char **err);
+/* The display a run gets: override (display_parse's syntax; NULL = none
+ * given) or the config's. 0, or -1 with *err. */
+int display_resolve(const struct vm_config *c, const char *override, struct display_spec *out, char **err);
+/* What a viewer opens (remote-viewer URI): spice+unix:///RT/spice.sock,
+ * vnc+unix:///RT/vnc.sock or vnc://127.0.0.1:PORT; NULL for none. */
+char *display_uri(const struct display_spec *d, const char *runtime_dir);
+
 
 #endif

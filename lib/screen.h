@@ -1,31 +1,10 @@
-/* The VM's screen: which display it gets and the URI a viewer opens, and,
- * for a running VM, screenshots (QMP screendump) and keys (QMP send-key):
- * UTM's CocoaSpice window, for any viewer and for scripts. */
+/* The running VM's screen: screenshots (QMP screendump) and keys (QMP
+ * send-key), UTM's CocoaSpice window for scripts. Which display a VM gets
+ * and the URI a viewer opens are in argv.h (display_parse ...). */
 #ifndef VM_SCREEN_H
 #define VM_SCREEN_H
 
-#include <stdbool.h>
-
-#include "config.h"
-
 struct qmp;
-
-/* The viewer URI vm-run records in the runtime dir for a VM with a display. */
-#define RT_DISPLAY "display"
-
-struct display_spec {
-	char kind[8]; /* none vnc spice */
-	int port;     /* vnc: a TCP port on 127.0.0.1 (>= 5900); 0 = the unix socket */
-};
-
-/* "none", "vnc", "spice" or "vnc:PORT" (5900-65535). 0, or -1 with *err. */
-int display_parse(const char *s, struct display_spec *out, char **err);
-/* The display a run gets: override (display_parse's syntax; NULL = none
- * given) or the config's. 0, or -1 with *err. */
-int display_resolve(const struct vm_config *c, const char *override, struct display_spec *out, char **err);
-/* What a viewer opens (remote-viewer URI): spice+unix:///RT/spice.sock,
- * vnc+unix:///RT/vnc.sock or vnc://127.0.0.1:PORT; NULL for none. */
-char *display_uri(const struct display_spec *d, const char *runtime_dir);
 
 /* Parse a key combination: "ctrl-alt-del", "ret", "a", "shift-f1", words
  * separated by '-' or '+'; each a QEMU QKeyCode, or a common alias (ctrl,
