@@ -8,7 +8,7 @@
 #include "argv.h"
 #include "tool.h"
 
-enum { OPT_NO_SANDBOX = CLI_LONG_ONLY, OPT_ALLOW_PATH };
+enum { OPT_NO_SANDBOX = CLI_LONG_ONLY, OPT_ALLOW_PATH, OPT_DISPLAY };
 
 static const struct cli_option options[] = {
     CLI_FLAG('0', "null", "NUL-separated words (for xargs -0)"),
@@ -21,13 +21,16 @@ static const struct cli_option options[] = {
     CLI_FLAG(OPT_NO_SANDBOX, "no-sandbox", "leave out QEMU's seccomp sandbox (-sandbox)"),
     CLI_VALUE(OPT_ALLOW_PATH, "allow-path", "PATH", "the config may name PATH (a file or folder) outside\n"
 						      "the bundle"),
+    CLI_VALUE(OPT_DISPLAY, "display", "D", "none, vnc, spice or vnc:PORT instead of the config's\n"
+					     "display (vm-run --display)"),
     CLI_FLAG('q', "quiet", "no notices, only errors"),
     CLI_END,
 };
 
 static const struct cli_spec cli = {
     .usage = "usage: vm-argv [-0] [--json] [--accel auto|kvm|tcg] [--paused] [--snapshot]\n"
-	     "               [--exit-device] [--no-sandbox] [--allow-path PATH]... BUNDLE\n",
+	     "               [--exit-device] [--no-sandbox] [--allow-path PATH]...\n"
+	     "               [--display none|vnc|spice|vnc:PORT] BUNDLE\n",
     .about = "Print the QEMU command line for BUNDLE, program first.\n",
     .options = options,
 };
@@ -48,6 +51,7 @@ int main(int argc, char **argv)
 		case 'x': o.exit_device = true; break;
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
+		case OPT_DISPLAY: o.display = optarg; break;
 		}
 	}
 	if (argc - optind != 1)
@@ -61,6 +65,10 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	if (accel_request(o.accel, &b.cfg, &o.accel, &source, &err) < 0)
 		vm_errx(EXIT_USAGE, "%s", err);
+	struct display_spec ds;
+	char *derr = NULL;
+	if (o.display && display_parse(o.display, &ds, &derr) < 0)
+		vm_errx(EXIT_USAGE, "%s", derr);
 	o.qemu_dir = getenv("VM_QEMU_DIR") && *getenv("VM_QEMU_DIR") ? getenv("VM_QEMU_DIR") : NULL;
 	struct strv av = {0};
 	if (argv_build(&b, &o, &av, &err) < 0) {

@@ -132,6 +132,28 @@ static struct json_object *rt_path(const struct row *r, const char *name)
 	return j;
 }
 
+/* The URI a viewer opens for a running VM: what vm-run recorded (its
+ * --display may differ from the config), else what the config gives. */
+static struct json_object *display_uri_json(const struct row *r)
+{
+	if (!r->st.dir || r->st.state == VM_STOPPED)
+		return NULL;
+	char *f = path_join(r->st.dir, RT_DISPLAY), *uri = read_file(f, NULL);
+	free(f);
+	if (uri) {
+		uri[strcspn(uri, "\n")] = '\0';
+	} else {
+		struct display_spec d;
+		char *e = NULL;
+		if (display_parse(r->display ? r->display : "none", &d, &e) == 0)
+			uri = display_uri(&d, r->st.dir);
+		free(e);
+	}
+	struct json_object *j = uri && *uri ? json_object_new_string(uri) : NULL;
+	free(uri);
+	return j;
+}
+
 static struct json_object *row_json(const struct row *r)
 {
 	struct json_object *o = json_object_new_object();
@@ -162,6 +184,7 @@ static struct json_object *row_json(const struct row *r)
 			 : !strcmp(r->display, "spice") ? RT_SPICE
 							  : NULL;
 	json_object_object_add(o, "display_socket", ds ? rt_path(r, ds) : NULL);
+	json_object_object_add(o, "display_uri", display_uri_json(r));
 	return o;
 }
 

@@ -1316,6 +1316,47 @@ static int drop_allow_paths(struct import_ctx *c, const char *tmp, const char *t
 	return -1;
 }
 
+/* "Config only" bundles people share leave out disk images: say so now,
+ * not at vm-run, naming the drive, the image and how to make one, of the
+ * size UTM gives new disks (10 GiB). Removable drives, CD-ROMs and images
+ * the VM only keeps (media none) need none. */
+static void warn_missing_images(struct import_ctx *c, const char *tmp)
+{
+	struct bundle b;
+	char *e = NULL;
+	if (bundle_open_quiet(&b, tmp, &e) < 0) {
+		free(e);
+		return;
+	}
+	char *rtmp = realpath(tmp, NULL);
+	size_t n = rtmp ? strlen(rtmp) : 0;
+	for (size_t i = 0; i < b.cfg.ndrives; i++) {
+		const struct vm_drive *d = &b.cfg.drives[i];
+		if (!d->image || d->removable || (d->media && strcmp(d->media, "disk")))
+			continue;
+		char *p = bundle_resolve(&b, d->image, &e);
+		if (p && !file_exists(p)) {
+			/* where it will be once the bundle is in place */
+			char *final = rtmp && !strncmp(p, rtmp, n) && p[n] == '/' ? path_join(c->path, p + n + 1)
+										: xstrdup(p);
+			size_t len = strlen(d->image);
+			bool raw = len > 4 && (!strcmp(d->image + len - 4, ".img") || !strcmp(d->image + len - 4, ".raw"));
+			struct buf q = {0};
+			shell_quote(&q, final);
+			vm_warnx("%s: drive %s: its image %s is not in the archive; make an empty %s disk of UTM's "
+				 "size with: qemu-img create -f %s %s 10G",
+				 c->path, d->id, d->image, raw ? "raw" : "qcow2", raw ? "raw" : "qcow2", q.s);
+			buf_free(&q);
+			free(final);
+		}
+		free(p);
+		free(e);
+		e = NULL;
+	}
+	free(rtmp);
+	bundle_close(&b);
+}
+
 static int import_into(const char *tmp, void *arg)
 {
 	struct import_ctx *c = arg;
@@ -1365,6 +1406,8 @@ static int import_into(const char *tmp, void *arg)
 	}
 	if (r == 0 && has_conf)
 		r = drop_allow_paths(c, tmp, top);
+	if (r == 0)
+		warn_missing_images(c, tmp);
 	free(top);
 	return r;
 }

@@ -3,7 +3,9 @@
 #include "argv.h"
 #include "runtime.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +23,45 @@ char *qemu_escape(const char *s)
 	return b.s ? b.s : xstrdup("");
 }
 
+int display_parse(const char *s, struct display_spec *out, char **err)
+{
+	memset(out, 0, sizeof *out);
+	if (!strcmp(s, "none") || !strcmp(s, "vnc") || !strcmp(s, "spice")) {
+		snprintf(out->kind, sizeof out->kind, "%s", s);
+		return 0;
+	}
+	if (!strncmp(s, "vnc:", 4)) {
+		char *end;
+		errno = 0;
+		long p = strtol(s + 4, &end, 10);
+		if (!errno && end != s + 4 && !*end && p >= 5900 && p <= 65535) {
+			snprintf(out->kind, sizeof out->kind, "vnc");
+			out->port = (int)p;
+			return 0;
+		}
+		vm_set_err(err, "display '%s': the VNC port must be 5900-65535", s);
+		return -1;
+	}
+	vm_set_err(err, "display '%s' is not none, vnc, spice or vnc:PORT", s);
+	return -1;
+}
+
+int display_resolve(const struct vm_config *c, const char *override, struct display_spec *out, char **err)
+{
+	return display_parse(override ? override : c->display ? c->display : "none", out, err);
+}
+
+char *display_uri(const struct display_spec *d, const char *runtime_dir)
+{
+	if (!strcmp(d->kind, "vnc") && d->port)
+		return xasprintf("vnc://127.0.0.1:%d", d->port);
+	if (!strcmp(d->kind, "vnc"))
+		return xasprintf("vnc+unix://%s/%s", runtime_dir, RT_VNC);
+	if (!strcmp(d->kind, "spice"))
+		return xasprintf("spice+unix://%s/%s", runtime_dir, RT_SPICE);
+	return NULL;
+}
+
 struct ctx {
 	const struct bundle *b;
 	const struct vm_config *c;
@@ -31,7 +72,8 @@ struct ctx {
 	char **err;
 	int ide_bus, ide_unit;
 	int own_ports; /* root ports of read-only virtio disks */
-	bool scsi_added, usb_added;
+	bool scsi_added;
+	const char *usb_bus; /* the USB bus devices attach to, once a controller is there */
 	int fdsets; /* fd sets handed out so far (-add-fd set=1..) */
 };
 
@@ -157,12 +199,36 @@ static const char *pci_or_ccw(struct ctx *x, const char *pci)
 	return buf;
 }
 
+/* The USB controller, as UTM makes it: virt machines get an xHCI
+ * controller; other machines their own (-usb: UHCI on pc, EHCI with three
+ * UHCI companions on q35, OHCI on mac99 and pseries), whose USB 1.1 ports
+ * take the full-speed devices (usb-kbd, usb-net, usb-audio) that an EHCI
+ * controller alone refuses ("speed mismatch"). USB 3.0 asks for xHCI, which
+ * takes every speed. UTM offers no USB on s390x, sparc, m68k and isapc. */
+/* The bus USB devices attach to: a qemu-xhci (id usb) on virt machines and
+ * for USB 3.0, else the machine's own controller from -usb (UTM's choice),
+ * whose first bus QEMU names usb-bus.0. */
+static const char *usb_bus_name(const struct vm_config *c)
+{
+	return has_prefix(c->machine, "virt") || strcmp(c->usb, "2.0") ? "usb.0" : "usb-bus.0";
+}
+
 static int add_usb_bus(struct ctx *x)
 {
-	if (x->usb_added)
+	const struct vm_config *c = x->c;
+	if (x->usb_bus)
 		return 0;
-	x->usb_added = true;
-	add2(x, "-device", !strcmp(x->c->usb, "2.0") ? "usb-ehci,id=usb" : "qemu-xhci,id=usb");
+	if (!strcmp(c->arch, "s390x") || has_prefix(c->arch, "sparc") || !strcmp(c->arch, "m68k") ||
+	    !strcmp(c->machine, "isapc")) {
+		free(*x->err);
+		*x->err = xasprintf("usb: the %s machine %s has no USB", c->arch, c->machine);
+		return -1;
+	}
+	x->usb_bus = usb_bus_name(c);
+	if (!strcmp(x->usb_bus, "usb.0"))
+		add2(x, "-device", "qemu-xhci,id=usb");
+	else
+		add(x, "-usb");
 	return 0;
 }
 
@@ -196,7 +262,7 @@ void drive_device(const struct vm_config *c, const struct vm_drive *d, struct dr
 		out->hotplug = true;
 	} else if (!strcmp(i, "usb")) {
 		out->driver = "usb-storage";
-		out->bus = "usb.0";
+		out->bus = usb_bus_name(c);
 		out->removable = d->removable || cd;
 		out->hotplug = true;
 	} else if (strcmp(i, "none")) {
@@ -231,12 +297,20 @@ static void root_ports(struct ctx *x)
 	}
 }
 
+/* A device model that sits on USB (usb-net, usb-audio) needs a controller first. */
+static int usb_for_model(struct ctx *x, const char *model)
+{
+	return model && has_prefix(model, "usb-") ? add_usb_bus(x) : 0;
+}
+
 static int drives(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
 	bool pc = config_is_x86(c) && !has_prefix(c->machine, "q35");
 	for (size_t i = 0; i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
+		if (!strcmp(d->media, "none"))
+			continue; /* kept in the bundle, not given to QEMU (UTM: ImageType None) */
 		bool cd = !strcmp(d->media, "cdrom");
 		struct drive_device dd;
 		drive_device(c, d, &dd);
@@ -269,8 +343,8 @@ static int drives(struct ctx *x)
 			add2(x, "-device", dd.controller);
 			x->scsi_added = true;
 		}
-		if (!strcmp(dd.driver, "usb-storage"))
-			add_usb_bus(x);
+		if (!strcmp(dd.driver, "usb-storage") && add_usb_bus(x) < 0)
+			return -1;
 		struct buf dev = {0};
 		buf_puts(&dev, dd.driver);
 		if (dd.pci && d->readonly && machine_is_pcie(c)) {
@@ -304,7 +378,7 @@ static int drives(struct ctx *x)
 	return 0;
 }
 
-static void nets(struct ctx *x)
+static int nets(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
 	for (size_t i = 0; i < c->nnets; i++) {
@@ -333,6 +407,8 @@ static void nets(struct ctx *x)
 		}
 		add2(x, "-netdev", nd.s);
 		buf_free(&nd);
+		if (usb_for_model(x, n->model) < 0)
+			return -1;
 		char *dev = *n->model ? xasprintf("%s,netdev=net-%s,mac=%s,id=%s", n->model, n->id, n->mac, n->id)
 				      : NULL;
 		if (dev) {
@@ -345,6 +421,7 @@ static void nets(struct ctx *x)
 			free(nic);
 		}
 	}
+	return 0;
 }
 
 static int serials(struct ctx *x)
@@ -505,31 +582,53 @@ static void accel(struct ctx *x)
 	buf_free(&tcg);
 }
 
+/* The display: a graphics device and a VNC or SPICE server on a socket in
+ * the runtime dir (or VNC on a 127.0.0.1 port), never a window. */
+static int display(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	struct display_spec d;
+	if (display_resolve(c, x->o->display, &d, x->err) < 0)
+		return -1;
+	if (!strcmp(d.kind, "none"))
+		return 0;
+	const char *dev = c->display_device ? c->display_device : default_display_device(c);
+	if (dev)
+		add2(x, "-device", dev);
+	if (!strcmp(d.kind, "vnc") && d.port) {
+		char *v = xasprintf("127.0.0.1:%d", d.port - 5900);
+		add2(x, "-vnc", v);
+		free(v);
+	} else if (!strcmp(d.kind, "vnc")) {
+		char *p = rt_file(x, RT_VNC), *v = xasprintf("unix:%s", p);
+		add2(x, "-vnc", v);
+		free(v);
+		free(p);
+	} else {
+		char *p = rt_file(x, RT_SPICE), *v = xasprintf("unix=on,addr=%s,disable-ticketing=on", p);
+		add2(x, "-spice", v);
+		free(v);
+		free(p);
+	}
+	return 0;
+}
+
 static int devices(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
-	if (strcmp(c->usb, "none"))
-		add_usb_bus(x);
-	if (c->usb_tablet)
-		add2(x, "-device", "usb-tablet,bus=usb.0");
-	if (strcmp(c->display, "none")) {
-		const char *dev = c->display_device ? c->display_device : default_display_device(c);
-		if (dev)
-			add2(x, "-device", dev);
-		if (!strcmp(c->display, "vnc")) {
-			char *p = rt_file(x, RT_VNC), *v = xasprintf("unix:%s", p);
-			add2(x, "-vnc", v);
-			free(v);
-			free(p);
-		} else {
-			char *p = rt_file(x, RT_SPICE), *v = xasprintf("unix=on,addr=%s,disable-ticketing=on", p);
-			add2(x, "-spice", v);
-			free(v);
-			free(p);
-		}
+	if (strcmp(c->usb, "none") && add_usb_bus(x) < 0)
+		return -1;
+	if (c->usb_tablet) {
+		char *t = xasprintf("usb-tablet,bus=%s", x->usb_bus);
+		add2(x, "-device", t);
+		free(t);
 	}
+	if (display(x) < 0)
+		return -1;
 	add2(x, "-display", "none");
 	if (strcmp(c->sound, "none")) {
+		if (usb_for_model(x, c->sound) < 0)
+			return -1;
 		add2(x, "-audiodev", "none,id=audio0");
 		char *d = xasprintf("%s,audiodev=audio0", c->sound);
 		if (has_prefix(c->sound, "intel-hda") || has_prefix(c->sound, "ich9-intel-hda")) {
@@ -662,10 +761,10 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 		root_ports(&x);
 		r = drives(&x);
 	}
-	if (r == 0) {
-		nets(&x);
+	if (r == 0)
+		r = nets(&x);
+	if (r == 0)
 		r = serials(&x);
-	}
 	if (r == 0)
 		r = devices(&x);
 	if (r == 0) {

@@ -32,6 +32,9 @@ struct argv_opts {
 	 * query-fdsets shows); kernel, initrd, dtb and -bios /dev/fd/N. */
 	int (*open_file)(void *open_ctx, const char *path, int flags, char **err);
 	void *open_ctx;
+	/* For one run, instead of the config's display: "none", "vnc", "spice"
+	 * or "vnc:PORT" (display_parse below); NULL = the config's. */
+	const char *display;
 };
 #define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
 
@@ -69,5 +72,20 @@ int drive_boot_index(const struct vm_config *c, const struct vm_drive *d);
  * argv_build gives it ARGV_SPARE_ROOT_PORTS spare ones, as libvirt does. */
 bool machine_is_pcie(const struct vm_config *c);
 #define ARGV_SPARE_ROOT_PORTS 4
+
+struct display_spec {
+	char kind[8]; /* none vnc spice */
+	int port;     /* vnc: a TCP port on 127.0.0.1 (>= 5900); 0 = the unix socket */
+};
+
+/* "none", "vnc", "spice" or "vnc:PORT" (5900-65535). 0, or -1 with *err. */
+int display_parse(const char *s, struct display_spec *out, char **err);
+/* The display a run gets: override (display_parse's syntax; NULL = none
+ * given) or the config's. 0, or -1 with *err. */
+int display_resolve(const struct vm_config *c, const char *override, struct display_spec *out, char **err);
+/* What a viewer opens (remote-viewer URI): spice+unix:///RT/spice.sock,
+ * vnc+unix:///RT/vnc.sock or vnc://127.0.0.1:PORT; NULL for none. */
+char *display_uri(const struct display_spec *d, const char *runtime_dir);
+
 
 #endif

@@ -18,7 +18,9 @@ static const char *const displays[] = {"none", "vnc", "spice", NULL};
 static const char *const usbs[] = {"none", "2.0", "3.0", NULL};
 static const char *const interfaces[] = {"virtio", "nvme", "ide", "scsi", "usb",
 					 "sd", "floppy", "pflash", "none", NULL};
-static const char *const medias[] = {"disk", "cdrom", NULL};
+/* none: an image the VM keeps but QEMU is not given (UTM's ImageType None,
+ * e.g. UTM 3's efi_vars.fd entry) */
+static const char *const medias[] = {"disk", "cdrom", "none", NULL};
 static const char *const net_modes[] = {"user", "tap", "bridge", "socket", "mcast", "none", NULL};
 static const char *const serial_modes[] = {"socket", "pty", "file", "stdio", "none", NULL};
 static const char *const serial_targets[] = {"console", "monitor", "gdb", NULL};
@@ -72,7 +74,7 @@ static const struct field top_fields[] = {
 static const struct field drive_fields[] = {
     DRV("image", FT_STR, image, NULL, 0, 0, "image file in Data/ (empty: no medium)", "Drive.ImageName"),
     DRV("interface", FT_ENUM, interface, interfaces, 0, 0, "bus", "Drive.Interface"),
-    DRV("media", FT_ENUM, media, medias, 0, 0, "disk or cdrom", "Drive.ImageType"),
+    DRV("media", FT_ENUM, media, medias, 0, 0, "disk, cdrom, or none (kept, not attached)", "Drive.ImageType"),
     DRV("format", FT_STR, format, NULL, 0, 0, "image format (qcow2, raw...); default from the file",
 	"(probed)"),
     DRV("readonly", FT_BOOL, readonly, NULL, 0, 0, "read-only", "Drive.ReadOnly"),
@@ -769,7 +771,7 @@ int config_validate(const struct vm_config *c, struct buf *errs)
 		PROBLEM("usb_tablet: needs usb = 2.0 or 3.0");
 	for (size_t i = 0; i < c->ndrives; i++) {
 		const struct vm_drive *d = &c->drives[i];
-		if (!d->image && !d->removable)
+		if (!d->image && !d->removable && !(d->media && !strcmp(d->media, "none")))
 			PROBLEM("drive.%s.image: not set (only removable drives may be empty)", d->id);
 		if (d->image && d->image[0] != '/' && !bundle_name_is_safe(d->image))
 			PROBLEM("drive.%s.image: '%s' leaves the bundle", d->id, d->image);

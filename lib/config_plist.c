@@ -442,7 +442,7 @@ static void decode_qemu(struct rd *r, plist_t root, struct vm_config *c)
 		free(id);
 		set_str(&vd->image, img);
 		vd->removable = !img;
-		set_str(&vd->media, !strcmp(type, "CD") ? "cdrom" : "disk");
+		set_str(&vd->media, !strcmp(type, "CD") ? "cdrom" : !strcmp(type, "None") ? "none" : "disk");
 		if (iface) {
 			static const char *const map[][2] = {
 			    {"IDE", "ide"},	   {"SCSI", "scsi"},   {"VirtIO", "virtio"}, {"NVMe", "nvme"},
@@ -746,6 +746,7 @@ static void decode_legacy(struct rd *r, plist_t root, struct vm_config *c)
 		n->isolate = get_bool(r, nw, "Networking", "NetworkIsolate", false);
 	}
 	plist_t drv = get_typed(r, root, "", "Drives", PLIST_ARRAY, false);
+	bool pflash = false;
 	for (uint32_t i = 0; drv && i < plist_array_get_size(drv) && !r->err; i++) {
 		char *kp = xasprintf("Drives[%u]", i);
 		plist_t d = plist_array_get_item(drv, i);
@@ -758,14 +759,20 @@ static void decode_legacy(struct rd *r, plist_t root, struct vm_config *c)
 		const char *img = get_str(r, d, kp, "ImagePath", false);
 		const char *type = get_str(r, d, kp, "ImageType", false);
 		const char *iface = get_str(r, d, kp, "InterfaceType", false);
+		/* UTM 3 (UTMQemuSystem argsForDrives): disk and cd are drives; bios,
+		 * kernel, initrd and dtb are -bios, -kernel, -initrd, -dtb; none (how
+		 * it listed efi_vars.fd) and unknown types give QEMU nothing. A
+		 * missing ImageType is a disk (its Cdrom-key migration). */
 		type = type ? type : "disk";
-		char **single = !strcmp(type, "bios")	       ? &c->bios
+		char **single = !strcmp(type, "bios")	  ? &c->bios
 				: !strcmp(type, "kernel") ? &c->kernel
 				: !strcmp(type, "initrd") ? &c->initrd
-				: !strcmp(type, "dtb")    ? &c->dtb
+				: !strcmp(type, "dtb")	  ? &c->dtb
 							  : NULL;
+		bool removable = get_bool(r, d, kp, "Removable", false);
 		if (single) {
-			set_str(single, img);
+			if (!removable)
+				set_str(single, img);
 			free(kp);
 			continue;
 		}
@@ -777,17 +784,28 @@ static void decode_legacy(struct rd *r, plist_t root, struct vm_config *c)
 		}
 		struct vm_drive *vd = config_add_drive(c, id);
 		free(id);
-		bool removable = get_bool(r, d, kp, "Removable", false);
-		if (!removable)
+		bool attached = !strcmp(type, "disk") || !strcmp(type, "cd");
+		if (!removable || !attached)
 			set_str(&vd->image, img);
-		vd->removable = removable || !img;
-		set_str(&vd->media, !strcmp(type, "cd") ? "cdrom" : "disk");
+		vd->removable = attached && (removable || !img);
+		/* kept as media none, so a write-back keeps the entry */
+		set_str(&vd->media, !attached ? "none" : !strcmp(type, "cd") ? "cdrom" : "disk");
 		if (iface && *iface) {
+			/* interface none: UTM 3's "-drive if=none" without a device */
 			char *l = lower(iface);
 			set_field(r, vd, SEC_DRIVE, "interface", kp, !strcmp(l, "mtd") ? "none" : l);
 			free(l);
 		}
+		pflash |= attached && vd->interface && !strcmp(vd->interface, "pflash");
 		free(kp);
+	}
+	/* UTM 3 (hasCustomBios): UEFI only without a BIOS or kernel image and
+	 * without a pflash drive */
+	if (c->firmware && !strcmp(c->firmware, "uefi") && (c->bios || c->kernel || pflash)) {
+		free(c->firmware);
+		c->firmware = NULL;
+		free(c->efi_vars);
+		c->efi_vars = NULL;
 	}
 }
 
@@ -1137,7 +1155,8 @@ static void update_drives(struct wr *w, plist_t root, const struct vm_config *ol
 		if (!str_eq(o->image, d->image) || (o == &none))
 			put_str(dict, "ImageName", d->image);
 		if (!str_eq(o->media, d->media) || o == &none)
-			put_str(dict, "ImageType", d->media && !strcmp(d->media, "cdrom") ? "CD" : "Disk");
+			put_str(dict, "ImageType", !d->media ? "Disk" : !strcmp(d->media, "cdrom") ? "CD"
+							    : !strcmp(d->media, "none") ? "None" : "Disk");
 		if (!str_eq(o->interface, d->interface) || o == &none) {
 			if (d->interface)
 				put_str(dict, "Interface", utm_interface(d->interface));

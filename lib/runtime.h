@@ -34,6 +34,7 @@
 #define RT_QEMU_LOG "qemu.log"   /* QEMU's stdout and stderr */
 #define RT_SWTPM_PID "swtpm.pid"
 #define RT_SWTPM_LOG "swtpm.log"
+#define RT_DISPLAY "display" /* the viewer URI of a VM with a display (vm-run writes it) */
 
 /* Runtime directory for this VM: $XDG_RUNTIME_DIR/vm/UUID or
  * /tmp/vm-UID/UUID, created 0700. file may be NULL for the directory.

@@ -1,5 +1,5 @@
 # bash completion for utmkit's tools: vm-create vm-config vm-argv vm-run vm-stop
-# vm-ls vm-qmp vm-disk vm-pack (and any later vm-* tool given to `complete`).
+# vm-ls vm-qmp vm-disk vm-pack vm-screen (and any later vm-* tool given to `complete`).
 #
 # Load it from ~/.bashrc:   . /usr/local/share/utmkit/completion/utmkit.bash
 # or link it into a bash-completion folder under each tool's name, e.g.
@@ -410,7 +410,7 @@ _utmkit() {
 		((n == 0)) && _utmkit_bundles ;;
 	vm-stop | vm-ls)
 		_utmkit_bundles ;;
-	vm-pack)
+	vm-pack | vm-screen)
 		if ((n == 0)); then _utmkit_bundles; elif ((n == 1)); then _utmkit_files; fi ;;
 	vm-config)
 		if ((n == 0)); then
@@ -499,4 +499,4 @@ _utmkit() {
 	return 0
 }
 
-complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack
+complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-screen

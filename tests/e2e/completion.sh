@@ -73,7 +73,7 @@ check_eq "bash: vm-config router has no drives" "$(bcomp vm-config router get dr
 check_eq "bash: vm-config get takes one key" "$(bcomp vm-config deb get memory '')" ""
 check_eq "bash: vm-config set firmware VALUE (enum)" "$(bcomp vm-config deb set firmware '')" "bios none uefi"
 check_eq "bash: vm-config set rng VALUE (boolean)" "$(bcomp vm-config deb set rng '')" "false true"
-check_eq "bash: vm-config set drive.cd0.media VALUE" "$(bcomp vm-config deb set drive.cd0.media '')" "cdrom disk"
+check_eq "bash: vm-config set drive.cd0.media VALUE" "$(bcomp vm-config deb set drive.cd0.media '')" "cdrom disk none"
 check_eq "bash: vm-config set K V K: keys again" "$(bcomp vm-config deb set memory 1G net.net0.mo)" \
 	"net.net0.mode net.net0.model"
 check_eq "bash: vm-config set kernel FILE" "$(bcomp vm-config deb set kernel vml)" "vmlinuz-test"

@@ -167,4 +167,26 @@ if [ "${VM_VALGRIND:-}" != 1 ]; then
 	check_match "config.plist bundle: libplist loaded on demand" "$libs" "calling init: .*libplist-2.0.so"
 fi
 
+# vm-create --from an archive that lacks a drive's image ("config only"
+# bundles): a warning naming the drive and the image, and how to make one;
+# the archive's screenshot and custom icon stay (UTM shows them).
+mac="$SAMPLES/macOS 12 X86-64 (config only).utm.zip"
+if [ -f "$mac" ] && command -v zip >/dev/null; then
+	cp "$mac" "$T/noimg.zip"
+	zip -q -d "$T/noimg.zip" "macOS 12 X86-64 (config only).utm/Data/disk-0.qcow2"
+	err=$(vm-create -q --from "$T/noimg.zip" "$T/noimg.utm" 2>&1)
+	check_eq "import without an image: succeeds" "$?" 0
+	check_match "import without an image: warns, naming drive and image" "$err" \
+		"noimg.utm: drive [A-Za-z0-9_-]+: its image disk-0.qcow2 is not in the archive"
+	check_match "import without an image: says how to make it (UTM's 10 GiB)" "$err" \
+		"qemu-img create -f qcow2 .*noimg.utm/Data/disk-0.qcow2'? 10G"
+	check_eq "import without an image: one warning (the others are there)" "$(printf '%s\n' "$err" | grep -c 'not in the archive')" 1
+	check "import keeps screenshot.png" test -s "$T/noimg.utm/screenshot.png"
+	check "import keeps the custom icon" test -s "$T/noimg.utm/Data/macOS12.png"
+	err=$(vm-create -q --from "$mac" "$T/withimg.utm" 2>&1)
+	check "import with every image: no such warning" sh -c "! printf '%s' '$err' | grep -q 'not in the archive'"
+else
+	skip "no macOS 12 sample or no zip"
+fi
+
 echo "1..$_n"

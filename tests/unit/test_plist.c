@@ -1,6 +1,7 @@
 /* UTM's config.plist codec: mapping, errors, in-place writes, round trips. */
 #include <plist/plist.h>
 
+#include "argv.h"
 #include "bundle.h"
 #include "config_plist.h"
 #include "config.h"
@@ -483,6 +484,122 @@ static void fuzz_regressions(void **state)
 	config_free(&c);
 }
 
+/* UTM 3 (ConfigurationVersion 2) Drives: each ImageType as UTM 3's
+ * argsForDrives used it. none (its efi_vars.fd entry) is no drive for QEMU
+ * but stays in the model, so it survives a write-back; bios, kernel,
+ * initrd and dtb are firmware and boot files; interface none is a drive
+ * without a device. */
+#define LEGACY_DRIVE(name, path, type, iface)                                                                    \
+	"<dict><key>DriveName</key><string>" name "</string><key>ImagePath</key><string>" path "</string>"      \
+	"<key>ImageType</key><string>" type "</string><key>InterfaceType</key><string>" iface "</string></dict>"
+static void legacy_image_types(void **state)
+{
+	(void)state;
+	static const char uefi[] =
+	    HDR "<key>ConfigurationVersion</key><integer>2</integer>"
+		"<key>System</key><dict><key>Architecture</key><string>x86_64</string><key>Target</key>"
+		"<string>q35</string><key>Memory</key><integer>512</integer><key>BootUefi</key><true/>"
+		"<key>SystemUUID</key><string>11111111-2222-4333-8444-555555555555</string></dict>"
+		"<key>Drives</key><array>" LEGACY_DRIVE("efi", "efi_vars.fd", "none", "none")
+		    LEGACY_DRIVE("drive1", "hd.qcow2", "disk", "virtio")
+			LEGACY_DRIVE("raw0", "raw.img", "disk", "none") "</array></dict></plist>";
+	struct vm_config c, d;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, uefi, &meta);
+	assert_string_equal(c.firmware, "uefi");
+	assert_string_equal(c.efi_vars, "efi_vars.fd");
+	assert_int_equal(c.ndrives, 3);
+	assert_string_equal(c.drives[0].media, "none");
+	assert_string_equal(c.drives[0].image, "efi_vars.fd");
+	assert_false(c.drives[0].removable);
+	assert_string_equal(c.drives[1].media, "disk");
+	assert_string_equal(c.drives[1].interface, "virtio");
+	assert_string_equal(c.drives[2].interface, "none");
+
+	/* the argv: efi_vars.fd only as the pflash store, raw.img a bare -drive */
+	char *tmp = test_tmpdir(), *bpath = xasprintf("%s/l.utm", tmp), *img = xasprintf("%s/Images", bpath);
+	mkdir_p(img, 0755);
+	char *conf = xasprintf("%s/config.plist", bpath);
+	write_text(conf, uefi);
+	struct bundle b;
+	char *err = NULL;
+	assert_int_equal(bundle_open(&b, bpath, &err), 0);
+	struct argv_opts o = ARGV_OPTS_INIT;
+	o.runtime_dir = "/r";
+	o.no_defaults_check = true;
+	struct strv av = {0};
+	if (argv_build(&b, &o, &av, &err) < 0)
+		fail_msg("argv: %s", err);
+	int efi = 0, raw = 0, devs = 0;
+	for (size_t i = 0; i < av.n; i++) {
+		efi += strstr(av.v[i], "efi_vars.fd") != NULL;
+		if (strstr(av.v[i], "raw.img")) {
+			raw++;
+			assert_true(has_prefix(av.v[i], "if=none,id=drive-raw0,"));
+		}
+		devs += strstr(av.v[i], "drive=drive-raw0") != NULL || strstr(av.v[i], "drive=drive-efi") != NULL;
+	}
+	assert_int_equal(efi, 1); /* unit=1 pflash, no second user of the file */
+	assert_int_equal(raw, 1);
+	assert_int_equal(devs, 0);
+	strv_free(&av);
+	bundle_close(&b);
+	rm_rf(tmp);
+	free(conf);
+	free(img);
+	free(bpath);
+	free(tmp);
+
+	/* write-back keeps the entry: vm.conf, and UTM 4's config.plist (None) */
+	char *vmconf = config_format_vmconf(&c);
+	assert_non_null(strstr(vmconf, "media = 'none'"));
+	config_init(&d);
+	assert_int_equal(config_parse_vmconf(&d, "v", vmconf, &err), 0);
+	assert_string_equal(d.drives[0].media, "none");
+	config_free(&d);
+	free(vmconf);
+	void *up = config_plist_upgrade(doc, &c, "l", "l.utm/config.plist", &err);
+	assert_non_null(up);
+	char *xml = config_plist_xml(up, NULL);
+	config_plist_free(up);
+	struct plist_meta m2;
+	void *doc2 = parse_ok(&d, xml, &m2);
+	assert_int_equal(d.ndrives, 3);
+	assert_string_equal(d.drives[0].media, "none");
+	assert_string_equal(d.drives[0].image, "efi_vars.fd");
+	assert_string_equal(d.drives[2].interface, "none");
+	assert_non_null(strstr(xml, "<string>None</string>"));
+	free(xml);
+	config_plist_free(doc2);
+	plist_meta_free(&m2);
+	config_free(&d);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+
+	/* the firmware and boot files; with a kernel, no UEFI (hasCustomBios) */
+	static const char boot[] =
+	    HDR "<key>ConfigurationVersion</key><integer>2</integer>"
+		"<key>System</key><dict><key>Architecture</key><string>aarch64</string><key>Target</key>"
+		"<string>virt</string><key>Memory</key><integer>512</integer><key>BootUefi</key><true/></dict>"
+		"<key>Drives</key><array>" LEGACY_DRIVE("b", "fw.bin", "bios", "none")
+		    LEGACY_DRIVE("k", "Image", "kernel", "none") LEGACY_DRIVE("i", "initrd.gz", "initrd", "none")
+			LEGACY_DRIVE("t", "virt.dtb", "dtb", "none") LEGACY_DRIVE("c", "boot.iso", "cd", "usb")
+			    "</array></dict></plist>";
+	doc = parse_ok(&c, boot, &meta);
+	assert_string_equal(c.bios, "fw.bin");
+	assert_string_equal(c.kernel, "Image");
+	assert_string_equal(c.initrd, "initrd.gz");
+	assert_string_equal(c.dtb, "virt.dtb");
+	assert_null(c.firmware);
+	assert_int_equal(c.ndrives, 1);
+	assert_string_equal(c.drives[0].media, "cdrom");
+	assert_string_equal(c.drives[0].interface, "usb");
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +611,7 @@ int main(void)
 	    cmocka_unit_test(new_document_has_all_sections),
 	    cmocka_unit_test(apple_and_legacy),
 	    cmocka_unit_test(fuzz_regressions),
+	    cmocka_unit_test(legacy_image_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
