@@ -5,8 +5,15 @@
 
 # qmp_status SOCK: print the status string QEMU reports, then quit it.
 qmp_status() {
-	# through vm-qmp, which waits for a slow QEMU as long as -t allows
-	vm-qmp -t 60 -s "$1" query-status 2>/dev/null | jq -r '.status // empty' 2>/dev/null
+	# through vm-qmp, which waits for a slow QEMU as long as -t allows; the
+	# socket file exists from QEMU's bind(), a loaded host may run the client
+	# before QEMU's listen() (ECONNREFUSED): ask again then
+	for _try in 1 2 3 4 5; do
+		_st=$(vm-qmp -t 60 -s "$1" query-status 2>/dev/null | jq -r '.status // empty' 2>/dev/null)
+		[ -n "$_st" ] && break
+		sleep 0.2
+	done
+	echo "$_st"
 	vm-qmp -q -t 10 -s "$1" quit >/dev/null 2>&1
 }
 
