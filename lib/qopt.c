@@ -60,16 +60,46 @@ void qopt_addf(struct qopt *o, const char *key, const char *fmt, ...)
 	free(v);
 }
 
-bool qopt_add_checked(struct qopt *o, const char *key, const char *value, const struct grammar *g,
-		      const char *cfgkey)
+/* Whether value matches g; the first mismatch is the option's error. */
+static bool check(struct qopt *o, const char *value, const struct grammar *g, const char *cfgkey)
 {
-	if (!g->valid(value)) {
-		if (!o->err)
-			o->err = xasprintf("%s: '%s' is not %s", cfgkey, value, g->what);
+	if (g->valid(value))
+		return true;
+	if (!o->err)
+		o->err = xasprintf("%s: '%s' is not %s", cfgkey, value, g->what);
+	return false;
+}
+
+bool qopt_add_checked(struct qopt *o, const char *key, const char *value, const struct grammar *g,
+		      const char *cfgkey, ...)
+{
+	va_list ap;
+	va_start(ap, cfgkey);
+	char *k = NULL;
+	if (vasprintf(&k, cfgkey, ap) < 0)
+		k = NULL;
+	va_end(ap);
+	bool ok = check(o, value, g, k ? k : cfgkey);
+	free(k);
+	if (ok)
+		qopt_add(o, key, value);
+	return ok;
+}
+
+bool qopt_add_keys(struct qopt *o, const char *keys, const struct grammar *g, const char *cfgkey)
+{
+	if (!check(o, keys, g, cfgkey))
 		return false;
-	}
-	qopt_add(o, key, value);
+	if (*keys)
+		buf_printf(&o->b, "%s%s", o->b.len ? "," : "", keys);
 	return true;
+}
+
+void qopt_free(struct qopt *o)
+{
+	buf_free(&o->b);
+	free(o->err);
+	free(o);
 }
 
 char *qopt_finish(struct qopt *o, char **err)
