@@ -913,9 +913,13 @@ static int check_grammars(const struct vm_config *c, struct buf *errs)
 				PROBLEM("%.*s: bad %s id (letters, digits, _ and -)", (int)strlen(prefix) - 1, prefix,
 					sd->name);
 			for (const struct field *f = sd->fields; f->key; f++) {
+				const void *p = (const char *)base + f->offset;
+				/* an enum a codec stored without config_field_set */
+				const char *ev = f->type == FT_ENUM ? *(char *const *)p : NULL;
+				if (ev && !str_in(ev, f->values))
+					PROBLEM("%s%s: '%s' is not a known value", prefix, f->key, ev);
 				if (!f->grammar)
 					continue;
-				const void *p = (const char *)base + f->offset;
 				const struct strv one = {.v = (char **)p, .n = *(char *const *)p ? 1 : 0};
 				const struct strv *vals = f->type == FT_LIST ? p : &one;
 				for (size_t j = 0; j < vals->n; j++)
