@@ -1316,6 +1316,36 @@ static int drop_allow_paths(struct import_ctx *c, const char *tmp, const char *t
 	return -1;
 }
 
+/* extra_args (and machine_props) reach QEMU as they are written: from an
+ * archive they are somebody else's, so the user sees them (they stay, as
+ * UTM's AdditionalArguments do). */
+static void warn_raw_args(struct import_ctx *c, const char *tmp)
+{
+	struct bundle b;
+	char *e = NULL;
+	if (bundle_open_quiet(&b, tmp, &e) < 0) {
+		free(e);
+		return;
+	}
+	if (b.cfg.extra_args.n) {
+		struct buf args = {0};
+		for (size_t i = 0; i < b.cfg.extra_args.n; i++)
+			buf_printf(&args, "%s'%s'", i ? " " : "", b.cfg.extra_args.v[i]);
+		char *t = printable(args.s);
+		vm_warnx("%s: the archive passes QEMU raw arguments (extra_args): %s; remove what you do not trust "
+			 "with vm-config unset extra_args",
+			 c->path, t);
+		free(t);
+		buf_free(&args);
+	}
+	if (b.cfg.machine_props && *b.cfg.machine_props) {
+		char *t = printable(b.cfg.machine_props);
+		vm_warnx("%s: the archive sets QEMU machine properties (machine_props): %s", c->path, t);
+		free(t);
+	}
+	bundle_close(&b);
+}
+
 static int import_into(const char *tmp, void *arg)
 {
 	struct import_ctx *c = arg;
@@ -1365,6 +1395,8 @@ static int import_into(const char *tmp, void *arg)
 	}
 	if (r == 0 && has_conf)
 		r = drop_allow_paths(c, tmp, top);
+	if (r == 0)
+		warn_raw_args(c, tmp);
 	free(top);
 	return r;
 }
