@@ -1316,11 +1316,15 @@ static int drop_allow_paths(struct import_ctx *c, const char *tmp, const char *t
 	return -1;
 }
 
-/* "Config only" bundles people share leave out disk images: say so now,
- * not at vm-run, naming the drive, the image and how to make one, of the
- * size UTM gives new disks (10 GiB). Removable drives, CD-ROMs and images
- * the VM only keeps (media none) need none. */
-static void warn_missing_images(struct import_ctx *c, const char *tmp)
+/* What an imported bundle needs its user to know now, not at vm-run:
+ * - "Config only" bundles people share leave out disk images: name the
+ *   drive, the image and how to make one, of the size UTM gives new disks
+ *   (10 GiB). Removable drives, CD-ROMs and images the VM only keeps (media
+ *   none) need none.
+ * - extra_args (and machine_props) reach QEMU as they are written: from an
+ *   archive they are somebody else's, so the user sees them (they stay, as
+ *   UTM's AdditionalArguments do). */
+static void warn_on_import(struct import_ctx *c, const char *tmp)
 {
 	struct bundle b;
 	char *e = NULL;
@@ -1354,6 +1358,22 @@ static void warn_missing_images(struct import_ctx *c, const char *tmp)
 		e = NULL;
 	}
 	free(rtmp);
+	if (b.cfg.extra_args.n) {
+		struct buf args = {0};
+		for (size_t i = 0; i < b.cfg.extra_args.n; i++)
+			buf_printf(&args, "%s'%s'", i ? " " : "", b.cfg.extra_args.v[i]);
+		char *t = printable(args.s);
+		vm_warnx("%s: the archive passes QEMU raw arguments (extra_args): %s; remove what you do not trust "
+			 "with vm-config unset extra_args",
+			 c->path, t);
+		free(t);
+		buf_free(&args);
+	}
+	if (b.cfg.machine_props && *b.cfg.machine_props) {
+		char *t = printable(b.cfg.machine_props);
+		vm_warnx("%s: the archive sets QEMU machine properties (machine_props): %s", c->path, t);
+		free(t);
+	}
 	bundle_close(&b);
 }
 
@@ -1407,7 +1427,7 @@ static int import_into(const char *tmp, void *arg)
 	if (r == 0 && has_conf)
 		r = drop_allow_paths(c, tmp, top);
 	if (r == 0)
-		warn_missing_images(c, tmp);
+		warn_on_import(c, tmp);
 	free(top);
 	return r;
 }

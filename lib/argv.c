@@ -11,17 +11,7 @@
 #include <unistd.h>
 
 #include "firmware.h"
-
-char *qemu_escape(const char *s)
-{
-	struct buf b = {0};
-	for (; *s; s++) {
-		buf_add(&b, s, 1);
-		if (*s == ',')
-			buf_add(&b, s, 1);
-	}
-	return b.s ? b.s : xstrdup("");
-}
+#include "qopt.h"
 
 int display_parse(const char *s, struct display_spec *out, char **err)
 {
@@ -88,13 +78,26 @@ static void add2(struct ctx *x, const char *opt, const char *val)
 	strv_push(x->out, val);
 }
 
+/* Every option string goes through qopt (qopt.h): opt and the finished
+ * string, or -1 with *x->err when a value failed its grammar. */
+static int emit(struct ctx *x, const char *opt, struct qopt *o)
+{
+	char *e = NULL, *s = qopt_finish(o, &e);
+	if (!s) {
+		free(*x->err);
+		*x->err = e;
+		return -1;
+	}
+	add2(x, opt, s);
+	free(s);
+	return 0;
+}
+
+/* A file in the runtime dir, as QEMU names it (unescaped). */
 static char *rt_file(struct ctx *x, const char *name)
 {
-	char *p = x->o->runtime_dirfd >= 0 ? xasprintf("/proc/self/fd/%d/%s", x->o->runtime_dirfd, name)
-					    : path_join(x->rt, name);
-	char *e = qemu_escape(p);
-	free(p);
-	return e;
+	return x->o->runtime_dirfd >= 0 ? xasprintf("/proc/self/fd/%d/%s", x->o->runtime_dirfd, name)
+					 : path_join(x->rt, name);
 }
 
 /* How QEMU opens a file when o->open_file hands it descriptors. */
@@ -105,12 +108,14 @@ enum file_how {
 	FILE_READ, /* plain open() or fopen() (kernel, initrd): /dev/fd/N */
 };
 
-/* path (absolute, unescaped) as QEMU should name it: itself, or an fd set or
- * /dev/fd/N when the caller opens files for QEMU. Escaped. NULL with *x->err. */
+/* path (absolute) as QEMU should name it: itself, or an fd set or /dev/fd/N
+ * when the caller opens files for QEMU. Unescaped: an option value goes
+ * through qopt_add, while -kernel, -initrd, -dtb and -bios take the name as
+ * it is (QEMU reads no ",," there). NULL with *x->err. */
 static char *qemu_file(struct ctx *x, const char *key, const char *path, enum file_how how)
 {
 	if (!x->o->open_file)
-		return qemu_escape(path);
+		return xstrdup(path);
 	static const int flags[] = {
 	    [FILE_RO] = O_RDONLY, [FILE_RW] = O_RDWR, [FILE_LOG] = O_WRONLY | O_CREAT | O_TRUNC,
 	    [FILE_READ] = O_RDONLY};
@@ -125,24 +130,22 @@ static char *qemu_file(struct ctx *x, const char *key, const char *path, enum fi
 	if (how == FILE_READ)
 		return xasprintf("/dev/fd/%d", fd);
 	int set = ++x->fdsets;
-	char *opaque = qemu_escape(path);
-	strv_push(x->out, "-add-fd");
-	strv_pushf(x->out, "fd=%d,set=%d,opaque=%s", fd, set, opaque);
-	if (how == FILE_RW) {
+	for (int i = 0; i < (how == FILE_RW ? 2 : 1); i++) {
 		/* QEMU may open an image read-only first (probing, reopen): give it
 		 * both access modes, as libvirt does. */
-		int ro = x->o->open_file(x->o->open_ctx, path, O_RDONLY, &e);
-		if (ro < 0) {
-			free(opaque);
+		if (i == 1 && (fd = x->o->open_file(x->o->open_ctx, path, O_RDONLY, &e)) < 0) {
 			free(*x->err);
 			*x->err = xasprintf("%s: %s", key, e ? e : path);
 			free(e);
 			return NULL;
 		}
-		strv_push(x->out, "-add-fd");
-		strv_pushf(x->out, "fd=%d,set=%d,opaque=%s", ro, set, opaque);
+		struct qopt *a = qopt_new(NULL);
+		qopt_addf(a, "fd", "%d", fd);
+		qopt_addf(a, "set", "%d", set);
+		qopt_add(a, "opaque", path);
+		if (emit(x, "-add-fd", a) < 0)
+			return NULL;
 	}
-	free(opaque);
 	return xasprintf("/dev/fdset/%d", set);
 }
 
@@ -286,15 +289,23 @@ int drive_boot_index(const struct vm_config *c, const struct vm_drive *d)
  * 0x10+N-1, functions of one multifunction slot): a PCIe root bus takes no
  * hot-plugged device, so without them vm-disk attach on a running VM has
  * nowhere to plug. Added before any other device, so the slot is free. */
-static void root_ports(struct ctx *x)
+static int root_ports(struct ctx *x)
 {
 	if (!machine_is_pcie(x->c))
-		return;
+		return 0;
 	for (int n = 1; n <= ARGV_SPARE_ROOT_PORTS; n++) {
-		add(x, "-device");
-		strv_pushf(x->out, "pcie-root-port,id=rp%d,bus=pcie.0,chassis=%d,port=0x%x,addr=0x2.0x%x%s", n, n,
-			   0x10 + n - 1, n - 1, n == 1 ? ",multifunction=on" : "");
+		struct qopt *o = qopt_new("pcie-root-port");
+		qopt_addf(o, "id", "rp%d", n);
+		qopt_add(o, "bus", "pcie.0");
+		qopt_addf(o, "chassis", "%d", n);
+		qopt_addf(o, "port", "0x%x", 0x10 + n - 1);
+		qopt_addf(o, "addr", "0x2.0x%x", n - 1);
+		if (n == 1)
+			qopt_add(o, "multifunction", "on");
+		if (emit(x, "-device", o) < 0)
+			return -1;
 	}
+	return 0;
 }
 
 /* A device model that sits on USB (usb-net, usb-audio) needs a controller first. */
@@ -314,28 +325,34 @@ static int drives(struct ctx *x)
 		bool cd = !strcmp(d->media, "cdrom");
 		struct drive_device dd;
 		drive_device(c, d, &dd);
-		char *key = xasprintf("drive.%s.image", d->id);
-		struct buf drv = {0};
-		buf_printf(&drv, "if=%s,id=drive-%s", dd.if_arg, d->id);
+		struct qopt *drv = qopt_new(NULL);
+		qopt_add(drv, "if", dd.if_arg);
+		qopt_addf(drv, "id", "drive-%s", d->id);
 		if (cd)
-			buf_puts(&drv, ",media=cdrom");
+			qopt_add(drv, "media", "cdrom");
 		if (d->image) {
+			char *key = xasprintf("drive.%s.image", d->id);
 			char *f = bundle_file(x, key, d->image, d->readonly || cd ? FILE_RO : FILE_RW);
+			if (f) {
+				qopt_add(drv, "file", f);
+				qopt_add_checked(drv, "format", image_format(x, d, d->image), &grammar_image_format,
+						 "drive.%s.format", d->id);
+			}
+			free(f);
+			free(key);
 			if (!f) {
-				free(key);
-				buf_free(&drv);
+				qopt_free(drv);
 				return -1;
 			}
-			buf_printf(&drv, ",file=%s,format=%s", f, image_format(x, d, d->image));
-			free(f);
 		}
-		free(key);
-		if (d->readonly || cd)
-			buf_puts(&drv, ",readonly=on");
-		else
-			buf_puts(&drv, ",discard=unmap,detect-zeroes=unmap");
-		add2(x, "-drive", drv.s);
-		buf_free(&drv);
+		if (d->readonly || cd) {
+			qopt_add(drv, "readonly", "on");
+		} else {
+			qopt_add(drv, "discard", "unmap");
+			qopt_add(drv, "detect-zeroes", "unmap");
+		}
+		if (emit(x, "-drive", drv) < 0)
+			return -1;
 
 		if (!dd.driver)
 			continue;
@@ -345,35 +362,42 @@ static int drives(struct ctx *x)
 		}
 		if (!strcmp(dd.driver, "usb-storage") && add_usb_bus(x) < 0)
 			return -1;
-		struct buf dev = {0};
-		buf_puts(&dev, dd.driver);
+		struct qopt *dev = qopt_new(dd.driver);
 		if (dd.pci && d->readonly && machine_is_pcie(c)) {
 			/* a read-only disk is a medium vm-disk swaps on a running VM
 			 * (the cloud-init seed) by unplugging it: devices on the PCIe
 			 * root bus cannot be, so it gets a root port of its own */
 			int n = ARGV_SPARE_ROOT_PORTS + ++x->own_ports;
-			add(x, "-device");
-			strv_pushf(x->out, "pcie-root-port,id=rp-%s,bus=pcie.0,chassis=%d,port=0x%x", d->id, n,
-				   0x10 + n - 1);
-			buf_printf(&dev, ",bus=rp-%s", d->id);
+			struct qopt *port = qopt_new("pcie-root-port");
+			qopt_addf(port, "id", "rp-%s", d->id);
+			qopt_add(port, "bus", "pcie.0");
+			qopt_addf(port, "chassis", "%d", n);
+			qopt_addf(port, "port", "0x%x", 0x10 + n - 1);
+			if (emit(x, "-device", port) < 0) {
+				qopt_free(dev);
+				return -1;
+			}
+			qopt_addf(dev, "bus", "rp-%s", d->id);
 		} else if (dd.bus) {
-			buf_printf(&dev, ",bus=%s", dd.bus);
+			qopt_add(dev, "bus", dd.bus);
 		} else if (has_prefix(dd.driver, "ide-")) {
 			/* q35's AHCI has six buses of one unit; the PC's IDE two buses of two */
-			buf_printf(&dev, ",bus=ide.%d,unit=%d", x->ide_bus, pc ? x->ide_unit : 0);
+			qopt_addf(dev, "bus", "ide.%d", x->ide_bus);
+			qopt_addf(dev, "unit", "%d", pc ? x->ide_unit : 0);
 			if (!pc || ++x->ide_unit == 2) {
 				x->ide_unit = 0;
 				x->ide_bus++;
 			}
 		}
-		buf_printf(&dev, ",drive=drive-%s,id=%s", d->id, d->id);
+		qopt_addf(dev, "drive", "drive-%s", d->id);
+		qopt_add(dev, "id", d->id);
 		if (dd.serial)
-			buf_printf(&dev, ",serial=%.20s", d->id);
+			qopt_addf(dev, "serial", "%.20s", d->id);
 		if (dd.removable >= 0)
-			buf_printf(&dev, ",removable=%s", dd.removable ? "on" : "off");
-		buf_printf(&dev, ",bootindex=%d", drive_boot_index(c, d));
-		add2(x, "-device", dev.s);
-		buf_free(&dev);
+			qopt_add(dev, "removable", dd.removable ? "on" : "off");
+		qopt_addf(dev, "bootindex", "%d", drive_boot_index(c, d));
+		if (emit(x, "-device", dev) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -385,41 +409,48 @@ static int nets(struct ctx *x)
 		const struct vm_net *n = &c->nets[i];
 		if (!strcmp(n->mode, "none"))
 			continue;
-		struct buf nd = {0};
-		buf_printf(&nd, "%s,id=net-%s", !strcmp(n->mode, "mcast") ? "socket" : n->mode, n->id);
+		struct qopt *nd = qopt_new(!strcmp(n->mode, "mcast") ? "socket" : n->mode);
+		qopt_addf(nd, "id", "net-%s", n->id);
 		if (!strcmp(n->mode, "user")) {
 			if (n->isolate)
-				buf_puts(&nd, ",restrict=on");
+				qopt_add(nd, "restrict", "on");
 			if (n->subnet)
-				buf_printf(&nd, ",net=%s", n->subnet);
+				qopt_add_checked(nd, "net", n->subnet, &grammar_subnet, "net.%s.subnet", n->id);
 			for (size_t j = 0; j < n->forward.n; j++)
-				buf_printf(&nd, ",hostfwd=%s", n->forward.v[j]);
+				qopt_add_checked(nd, "hostfwd", n->forward.v[j], &grammar_forward, "net.%s.forward", n->id);
 		} else if (!strcmp(n->mode, "tap")) {
 			if (n->ifname)
-				buf_printf(&nd, ",ifname=%s", n->ifname);
-			buf_puts(&nd, ",script=no,downscript=no");
+				qopt_add_checked(nd, "ifname", n->ifname, &grammar_ifname, "net.%s.ifname", n->id);
+			qopt_add(nd, "script", "no");
+			qopt_add(nd, "downscript", "no");
 		} else if (!strcmp(n->mode, "bridge")) {
-			buf_printf(&nd, ",br=%s", n->bridge);
-		} else if (!strcmp(n->mode, "socket")) {
-			buf_printf(&nd, ",%s=%s", n->listen ? "listen" : "connect", n->address);
-		} else if (!strcmp(n->mode, "mcast")) {
-			buf_printf(&nd, ",mcast=%s", n->address);
+			qopt_add_checked(nd, "br", n->bridge ? n->bridge : "", &grammar_ifname, "net.%s.bridge", n->id);
+		} else if (!strcmp(n->mode, "socket") || !strcmp(n->mode, "mcast")) {
+			const char *how = !strcmp(n->mode, "mcast") ? "mcast" : n->listen ? "listen" : "connect";
+			qopt_add_checked(nd, how, n->address ? n->address : "", &grammar_host_port, "net.%s.address", n->id);
 		}
-		add2(x, "-netdev", nd.s);
-		buf_free(&nd);
-		if (usb_for_model(x, n->model) < 0)
-			return -1;
-		char *dev = *n->model ? xasprintf("%s,netdev=net-%s,mac=%s,id=%s", n->model, n->id, n->mac, n->id)
-				      : NULL;
-		if (dev) {
-			add2(x, "-device", dev);
-			free(dev);
+		int r = emit(x, "-netdev", nd);
+		if (r == 0)
+			r = usb_for_model(x, n->model);
+		struct qopt *dev;
+		if (*n->model) {
+			dev = qopt_new(NULL);
+			qopt_add_checked(dev, NULL, n->model, &grammar_nic_model, "net.%s.model", n->id);
+			qopt_addf(dev, "netdev", "net-%s", n->id);
+			qopt_add_checked(dev, "mac", n->mac, &grammar_mac, "net.%s.mac", n->id);
+			qopt_add(dev, "id", n->id);
 		} else {
 			/* the machine's on-board NIC */
-			char *nic = xasprintf("nic,netdev=net-%s,macaddr=%s", n->id, n->mac);
-			add2(x, "-net", nic);
-			free(nic);
+			dev = qopt_new("nic");
+			qopt_addf(dev, "netdev", "net-%s", n->id);
+			qopt_add_checked(dev, "macaddr", n->mac, &grammar_mac, "net.%s.mac", n->id);
 		}
+		if (r < 0) {
+			qopt_free(dev);
+			return -1;
+		}
+		if (emit(x, *n->model ? "-device" : "-net", dev) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -435,27 +466,34 @@ static int serials(struct ctx *x)
 		const struct vm_serial *s = c->nserials ? &c->serials[i] : &def;
 		if (!strcmp(s->mode, "none"))
 			continue;
-		struct buf cd = {0};
 		char *id = xasprintf("ser-%s", s->id);
+		struct qopt *cd;
 		if (!strcmp(s->mode, "socket")) {
+			cd = qopt_new("socket");
+			qopt_add(cd, "id", id);
 			if (i == 0 && x->o->console_fd >= 0) {
-				buf_printf(&cd, "socket,id=%s,fd=%d,server=on,wait=off", id, x->o->console_fd);
+				qopt_addf(cd, "fd", "%d", x->o->console_fd);
 			} else {
 				char *name = i == 0 ? xstrdup(RT_CONSOLE) : xasprintf("serial-%s.sock", s->id);
 				char *p = rt_file(x, name);
-				buf_printf(&cd, "socket,id=%s,path=%s,server=on,wait=off", id, p);
+				qopt_add(cd, "path", p);
 				free(p);
 				free(name);
 			}
+			qopt_add(cd, "server", "on");
+			qopt_add(cd, "wait", "off");
 		} else if (!strcmp(s->mode, "pty")) {
-			buf_printf(&cd, "pty,id=%s", id);
+			cd = qopt_new("pty");
+			qopt_add(cd, "id", id);
 		} else if (!strcmp(s->mode, "stdio")) {
-			buf_printf(&cd, "stdio,id=%s,signal=off", id);
-		} else if (!strcmp(s->mode, "file")) {
+			cd = qopt_new("stdio");
+			qopt_add(cd, "id", id);
+			qopt_add(cd, "signal", "off");
+		} else {
+			cd = qopt_new("file");
+			qopt_add(cd, "id", id);
 			char *e = NULL, *p = s->path[0] == '/' ? xstrdup(s->path) : bundle_resolve(x->b, s->path, &e);
-			char *q = qemu_escape(p ? p : s->path);
-			buf_printf(&cd, "file,id=%s,path=%s", id, q);
-			free(q);
+			qopt_add(cd, "path", p ? p : s->path);
 			free(p);
 			free(e);
 		}
@@ -464,25 +502,30 @@ static int serials(struct ctx *x)
 			char *log = qemu_file(x, "console log", lp, FILE_LOG);
 			free(lp);
 			if (!log) {
-				buf_free(&cd);
+				qopt_free(cd);
 				free(id);
 				return -1;
 			}
-			buf_printf(&cd, ",logfile=%s,logappend=off", log);
+			qopt_add(cd, "logfile", log);
+			qopt_add(cd, "logappend", "off");
 			free(log);
 		}
-		add2(x, "-chardev", cd.s);
-		buf_free(&cd);
-		char *v;
+		struct qopt *use = qopt_new(NULL);
+		const char *opt = "-mon";
 		if (!strcmp(s->target, "monitor")) {
-			v = xasprintf("chardev=%s,mode=readline", id);
-			add2(x, "-mon", v);
+			qopt_add(use, "chardev", id);
+			qopt_add(use, "mode", "readline");
 		} else {
-			v = xasprintf("chardev:%s", id);
-			add2(x, !strcmp(s->target, "gdb") ? "-gdb" : "-serial", v);
+			qopt_addf(use, NULL, "chardev:%s", id);
+			opt = !strcmp(s->target, "gdb") ? "-gdb" : "-serial";
 		}
-		free(v);
 		free(id);
+		if (emit(x, "-chardev", cd) < 0) {
+			qopt_free(use);
+			return -1;
+		}
+		if (emit(x, opt, use) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -512,20 +555,26 @@ static int firmware(struct ctx *x)
 					    c->arch);
 			return -1;
 		}
-		char *qc = qemu_escape(code), *vars = bundle_file(x, "efi_vars", c->efi_vars, FILE_RW);
-		free(code);
+		char *vars = bundle_file(x, "efi_vars", c->efi_vars, FILE_RW);
 		if (!vars) {
-			free(qc);
+			free(code);
 			return -1;
 		}
-		char *a1 = xasprintf("if=pflash,format=raw,unit=0,file=%s,readonly=on", qc);
-		char *a2 = xasprintf("if=pflash,format=raw,unit=1,file=%s", vars);
-		add2(x, "-drive", a1);
-		add2(x, "-drive", a2);
-		free(a1);
-		free(a2);
-		free(qc);
+		for (int unit = 0; unit < 2; unit++) {
+			struct qopt *o = qopt_new(NULL);
+			qopt_add(o, "if", "pflash");
+			qopt_add(o, "format", "raw");
+			qopt_addf(o, "unit", "%d", unit);
+			qopt_add(o, "file", unit ? vars : code);
+			if (!unit)
+				qopt_add(o, "readonly", "on");
+			if (emit(x, "-drive", o) < 0)
+				break;
+		}
+		free(code);
 		free(vars);
+		if (*x->err)
+			return -1;
 	}
 	const char *opts[] = {"-kernel", "-initrd", "-dtb"};
 	const char *keys[] = {"kernel", "initrd", "dtb"};
@@ -544,42 +593,45 @@ static int firmware(struct ctx *x)
 	return 0;
 }
 
-static void cpu(struct ctx *x)
+static int cpu(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
-	struct buf b = {0};
+	struct qopt *o = qopt_new(NULL);
 	if (strcmp(c->cpu, "default")) {
-		buf_puts(&b, c->cpu);
+		qopt_add_checked(o, NULL, c->cpu, &grammar_cpu_model, "cpu");
 	} else if (config_is_x86(c) || !strcmp(c->arch, "aarch64") || !strcmp(c->arch, "arm")) {
 		/* KVM runs the host's CPU; TCG emulates everything it can */
 		if (!strcmp(x->accel, "kvm"))
-			buf_puts(&b, "host");
+			qopt_add(o, NULL, "host");
 		else if (!strcmp(c->arch, "arm"))
-			buf_puts(&b, "cortex-a15");
+			qopt_add(o, NULL, "cortex-a15");
 		else
-			buf_puts(&b, "max");
+			qopt_add(o, NULL, "max");
+	} else {
+		/* the machine's own CPU, which the flags cannot name */
+		qopt_free(o);
+		return 0;
 	}
+	/* QEMU's -cpu reads no ",,": the flags are checked, not escaped */
 	for (size_t i = 0; i < c->cpu_flags.n; i++)
-		buf_printf(&b, ",%s", c->cpu_flags.v[i]);
-	if (b.len && b.s[0] != ',')
-		add2(x, "-cpu", b.s);
-	buf_free(&b);
+		qopt_add_checked(o, NULL, c->cpu_flags.v[i], &grammar_cpu_flag, "cpu_flags");
+	return emit(x, "-cpu", o);
 }
 
-static void accel(struct ctx *x)
+static int accel(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
-	struct buf tcg = {0};
-	buf_puts(&tcg, "tcg");
+	struct qopt *tcg = qopt_new("tcg");
 	if (!strcmp(c->tcg_thread, "multi") || !strcmp(c->tcg_thread, "single"))
-		buf_printf(&tcg, ",thread=%s", c->tcg_thread);
+		qopt_add(tcg, "thread", c->tcg_thread);
 	if (c->tcg_tb_size)
-		buf_printf(&tcg, ",tb-size=%lld", (long long)c->tcg_tb_size);
+		qopt_addf(tcg, "tb-size", "%lld", (long long)c->tcg_tb_size);
 	if (strcmp(x->accel, "tcg"))
 		add2(x, "-accel", "kvm");
 	if (strcmp(x->accel, "kvm"))
-		add2(x, "-accel", tcg.s);
-	buf_free(&tcg);
+		return emit(x, "-accel", tcg);
+	qopt_free(tcg);
+	return 0;
 }
 
 /* The display: a graphics device and a VNC or SPICE server on a socket in
@@ -593,24 +645,27 @@ static int display(struct ctx *x)
 	if (!strcmp(d.kind, "none"))
 		return 0;
 	const char *dev = c->display_device ? c->display_device : default_display_device(c);
-	if (dev)
-		add2(x, "-device", dev);
+	if (dev) {
+		struct qopt *o = qopt_new(NULL);
+		qopt_add_checked(o, NULL, dev, &grammar_device, "display_device");
+		if (emit(x, "-device", o) < 0)
+			return -1;
+	}
+	struct qopt *o = qopt_new(NULL);
 	if (!strcmp(d.kind, "vnc") && d.port) {
-		char *v = xasprintf("127.0.0.1:%d", d.port - 5900);
-		add2(x, "-vnc", v);
-		free(v);
+		qopt_addf(o, NULL, "127.0.0.1:%d", d.port - 5900);
 	} else if (!strcmp(d.kind, "vnc")) {
-		char *p = rt_file(x, RT_VNC), *v = xasprintf("unix:%s", p);
-		add2(x, "-vnc", v);
-		free(v);
+		char *p = rt_file(x, RT_VNC);
+		qopt_addf(o, NULL, "unix:%s", p);
 		free(p);
 	} else {
-		char *p = rt_file(x, RT_SPICE), *v = xasprintf("unix=on,addr=%s,disable-ticketing=on", p);
-		add2(x, "-spice", v);
-		free(v);
+		char *p = rt_file(x, RT_SPICE);
+		qopt_add(o, "unix", "on");
+		qopt_add(o, "addr", p);
+		qopt_add(o, "disable-ticketing", "on");
 		free(p);
 	}
-	return 0;
+	return emit(x, !strcmp(d.kind, "vnc") ? "-vnc" : "-spice", o);
 }
 
 static int devices(struct ctx *x)
@@ -619,9 +674,10 @@ static int devices(struct ctx *x)
 	if (strcmp(c->usb, "none") && add_usb_bus(x) < 0)
 		return -1;
 	if (c->usb_tablet) {
-		char *t = xasprintf("usb-tablet,bus=%s", x->usb_bus);
-		add2(x, "-device", t);
-		free(t);
+		struct qopt *t = qopt_new("usb-tablet");
+		qopt_add(t, "bus", x->usb_bus);
+		if (emit(x, "-device", t) < 0)
+			return -1;
 	}
 	if (display(x) < 0)
 		return -1;
@@ -630,14 +686,16 @@ static int devices(struct ctx *x)
 		if (usb_for_model(x, c->sound) < 0)
 			return -1;
 		add2(x, "-audiodev", "none,id=audio0");
-		char *d = xasprintf("%s,audiodev=audio0", c->sound);
-		if (has_prefix(c->sound, "intel-hda") || has_prefix(c->sound, "ich9-intel-hda")) {
-			add2(x, "-device", c->sound);
+		/* an HDA controller takes its codec as a device of its own */
+		bool hda = !strcmp(c->sound, "intel-hda") || !strcmp(c->sound, "ich9-intel-hda");
+		struct qopt *o = qopt_new(NULL);
+		qopt_add_checked(o, NULL, c->sound, &grammar_device, "sound");
+		if (!hda)
+			qopt_add(o, "audiodev", "audio0");
+		if (emit(x, "-device", o) < 0)
+			return -1;
+		if (hda)
 			add2(x, "-device", "hda-duplex,audiodev=audio0");
-		} else {
-			add2(x, "-device", d);
-		}
-		free(d);
 	}
 	for (size_t i = 0; i < c->nshares; i++) {
 		const struct vm_share *s = &c->shares[i];
@@ -648,15 +706,20 @@ static int devices(struct ctx *x)
 			free(e);
 			return -1;
 		}
-		char *p = qemu_escape(s->path);
-		char *fs = xasprintf("local,id=fs-%s,path=%s,security_model=mapped-xattr%s", s->id, p,
-				     s->readonly ? ",readonly=on" : "");
-		char *dev = xasprintf("%s,fsdev=fs-%s,mount_tag=%s", pci_or_ccw(x, "virtio-9p-pci"), s->id, s->tag);
-		add2(x, "-fsdev", fs);
-		add2(x, "-device", dev);
-		free(p);
-		free(fs);
-		free(dev);
+		struct qopt *fs = qopt_new("local"), *dev = qopt_new(pci_or_ccw(x, "virtio-9p-pci"));
+		qopt_addf(fs, "id", "fs-%s", s->id);
+		qopt_add(fs, "path", s->path);
+		qopt_add(fs, "security_model", "mapped-xattr");
+		if (s->readonly)
+			qopt_add(fs, "readonly", "on");
+		qopt_addf(dev, "fsdev", "fs-%s", s->id);
+		qopt_add_checked(dev, "mount_tag", s->tag, &grammar_9p_tag, "share.%s.tag", s->id);
+		if (emit(x, "-fsdev", fs) < 0) {
+			qopt_free(dev);
+			return -1;
+		}
+		if (emit(x, "-device", dev) < 0)
+			return -1;
 	}
 	if (c->rng)
 		add2(x, "-device", pci_or_ccw(x, "virtio-rng-pci"));
@@ -665,14 +728,17 @@ static int devices(struct ctx *x)
 	if (c->rtc_localtime)
 		add2(x, "-rtc", "base=localtime");
 	if (c->tpm) {
-		char *p = rt_file(x, RT_SWTPM), *ch = xasprintf("socket,id=chrtpm,path=%s", p);
-		add2(x, "-chardev", ch);
+		char *p = rt_file(x, RT_SWTPM);
+		struct qopt *ch = qopt_new("socket");
+		qopt_add(ch, "id", "chrtpm");
+		qopt_add(ch, "path", p);
+		free(p);
+		if (emit(x, "-chardev", ch) < 0)
+			return -1;
 		add2(x, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm");
 		add2(x, "-device", config_is_x86(c)		      ? "tpm-crb,tpmdev=tpm0"
 				   : !strcmp(c->arch, "ppc64") ? "tpm-spapr,tpmdev=tpm0"
 							       : "tpm-tis-device,tpmdev=tpm0");
-		free(p);
-		free(ch);
 	}
 	if (x->o->exit_device && config_is_x86(c))
 		add2(x, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04");
@@ -680,21 +746,25 @@ static int devices(struct ctx *x)
 }
 
 /* A QMP monitor on a listening socket: the caller's fd, or one QEMU makes. */
-static void monitor(struct ctx *x, const char *id, int fd, const char *name)
+static int monitor(struct ctx *x, const char *id, int fd, const char *name)
 {
-	char *q;
+	struct qopt *q = qopt_new("socket");
+	qopt_add(q, "id", id);
 	if (fd >= 0) {
-		q = xasprintf("socket,id=%s,fd=%d,server=on,wait=off", id, fd);
+		qopt_addf(q, "fd", "%d", fd);
 	} else {
 		char *p = rt_file(x, name);
-		q = xasprintf("socket,id=%s,path=%s,server=on,wait=off", id, p);
+		qopt_add(q, "path", p);
 		free(p);
 	}
-	add2(x, "-chardev", q);
-	free(q);
-	q = xasprintf("chardev=%s,mode=control", id);
-	add2(x, "-mon", q);
-	free(q);
+	qopt_add(q, "server", "on");
+	qopt_add(q, "wait", "off");
+	if (emit(x, "-chardev", q) < 0)
+		return -1;
+	q = qopt_new(NULL);
+	qopt_add(q, "chardev", id);
+	qopt_add(q, "mode", "control");
+	return emit(x, "-mon", q);
 }
 
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err)
@@ -729,38 +799,42 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 	} else {
 		strv_pushf(out, "qemu-system-%s", qarch);
 	}
-	char *name = qemu_escape(c.name ? c.name : "vm");
-	if (!c.name) {
-		free(name);
-		char *dn = bundle_display_name(b->path);
-		name = qemu_escape(dn);
-		free(dn);
-	}
-	strv_pushf(out, "-name");
-	strv_pushf(out, "guest=%s", name);
+	char *name = c.name ? xstrdup(c.name) : bundle_display_name(b->path);
+	struct qopt *q = qopt_new(NULL);
+	qopt_add(q, "guest", name);
 	free(name);
+	int r = emit(&x, "-name", q);
 	add2(&x, "-uuid", c.uuid);
 	add(&x, "-nodefaults");
 	add(&x, "-no-user-config");
 	if (!o->no_sandbox)
 		add2(&x, "-sandbox", QEMU_SANDBOX);
-	monitor(&x, "qmp", o->qmp_fd, RT_QMP);
-	monitor(&x, "qmp-session", o->qmp_session_fd, RT_QMP_SESSION);
-	accel(&x);
-	char *m = c.machine_props && *c.machine_props ? xasprintf("%s,%s", c.machine, c.machine_props)
-						       : xstrdup(c.machine);
-	add2(&x, "-machine", m);
-	free(m);
-	cpu(&x);
-	strv_push(out, "-smp");
-	strv_pushf(out, "%lld", (long long)c.cpus);
-	strv_push(out, "-m");
-	strv_pushf(out, "%lld", (long long)c.memory);
-	int r = firmware(&x);
+	if (r == 0)
+		r = monitor(&x, "qmp", o->qmp_fd, RT_QMP);
+	if (r == 0)
+		r = monitor(&x, "qmp-session", o->qmp_session_fd, RT_QMP_SESSION);
+	if (r == 0)
+		r = accel(&x);
 	if (r == 0) {
-		root_ports(&x);
-		r = drives(&x);
+		q = qopt_new(NULL);
+		qopt_add_checked(q, NULL, c.machine, &grammar_machine, "machine");
+		if (c.machine_props)
+			qopt_add_keys(q, c.machine_props, &grammar_machine_props, "machine_props");
+		r = emit(&x, "-machine", q);
 	}
+	if (r == 0)
+		r = cpu(&x);
+	if (r == 0) {
+		strv_push(out, "-smp");
+		strv_pushf(out, "%lld", (long long)c.cpus);
+		strv_push(out, "-m");
+		strv_pushf(out, "%lld", (long long)c.memory);
+		r = firmware(&x);
+	}
+	if (r == 0)
+		r = root_ports(&x);
+	if (r == 0)
+		r = drives(&x);
 	if (r == 0)
 		r = nets(&x);
 	if (r == 0)
@@ -772,6 +846,7 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 			add(&x, "-snapshot");
 		if (o->paused)
 			add(&x, "-S");
+		/* raw by design: the one way to pass QEMU what the model has no field for */
 		for (size_t i = 0; i < c.extra_args.n; i++)
 			add(&x, c.extra_args.v[i]);
 	}

@@ -44,9 +44,6 @@ struct argv_opts {
 /* Builds argv (program first) into out. Returns 0, or -1 with *err naming the key. */
 int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *out, char **err);
 
-/* QEMU option values escape commas by doubling them. */
-char *qemu_escape(const char *s);
-
 /* How a drive appears to the guest, the one description that argv_build
  * (the -device at start) and lib/media.c (device_add when it hot-plugs)
  * both use, so a drive plugged live is the device it would be at start. */

@@ -98,6 +98,18 @@ enum section_kind { SEC_TOP, SEC_DRIVE, SEC_NET, SEC_SERIAL, SEC_SHARE, SEC_COUN
 
 enum field_type { FT_STR, FT_ENUM, FT_INT, FT_MIB, FT_BOOL, FT_LIST };
 
+/* The grammar of a value QEMU reads inside an option string (argv.c,
+ * qopt.h): a value that matches holds no ',' and so adds no key. A field
+ * with one is checked by config_validate (vm-config set and validate,
+ * vm-create, argv_build) and again by argv.c as it builds the option. */
+struct grammar {
+	const char *what; /* the error's noun: "an interface name" */
+	bool (*valid)(const char *value);
+};
+extern const struct grammar grammar_machine, grammar_machine_props, grammar_cpu_model, grammar_cpu_flag,
+    grammar_device, grammar_nic_model, grammar_image_format, grammar_mac, grammar_forward, grammar_ifname,
+    grammar_host_port, grammar_subnet, grammar_9p_tag, grammar_uuid;
+
 struct field {
 	const char *key;
 	enum field_type type;
@@ -106,6 +118,11 @@ struct field {
 	long long min, max;        /* FT_INT, FT_MIB */
 	const char *doc;
 	const char *utm_key; /* the matching config.plist key */
+	/* FT_STR, FT_LIST: the grammar of a value QEMU parses inside an option
+	 * string; NULL: free text, which argv.c escapes (a file name), or a
+	 * value QEMU does not read as an option (notes; append and extra_args
+	 * are arguments of their own) */
+	const struct grammar *grammar;
 };
 
 struct section_desc {

@@ -352,6 +352,39 @@ static void create_is_atomic(void **state)
 	free(target);
 }
 
+/* Issue 15: the field table's grammars, checked by config_validate whatever
+ * codec stored the value (a plist's strings bypass config_field_set). */
+static void grammars_in_validation(void **state)
+{
+	(void)state;
+	const char *u = "uuid = '11111111-2222-4333-8444-555555555555'\n";
+	char *t = xasprintf("%snet br0 {\n mode = 'bridge'\n bridge = 'br0,helper=touch /tmp/PWNED;'\n"
+			    " mac = '52:54:00:00:00:01'\n}\n",
+			    u);
+	assert_int_equal(problems(t, "net.br0.bridge: 'br0,helper=touch /tmp/PWNED;' is not an interface name"), 1);
+	free(t);
+	t = xasprintf("%ssound = 'intel-hda,x=y'\ndisplay_device = 'virtio-vga,x=y'\n", u);
+	assert_int_equal(problems(t, "display_device: 'virtio-vga,x=y' is not a QEMU device name"), 2);
+	free(t);
+	t = xasprintf("%snet n {\n mac = '52:54:00:00:00:01'\n subnet = '10.0.2.0/24,x'\n address = 'h:1,x'\n}\n", u);
+	assert_int_equal(problems(t, "net.n.subnet: '10.0.2.0/24,x' is not an IPv4 network"), 2);
+	free(t);
+	/* an enum and an id stored past config_field_set */
+	struct vm_config c;
+	parse_ok(&c, sample);
+	config_apply_defaults(&c);
+	free(c.display);
+	c.display = xstrdup("vnc,x=y");
+	struct vm_net *n = config_add_net(&c, "a,b");
+	n->mac = xstrdup("52:54:00:00:00:09");
+	struct buf errs = {0};
+	assert_int_equal(config_validate(&c, &errs), 2);
+	assert_non_null(strstr(errs.s, "display: 'vnc,x=y' is not a known value"));
+	assert_non_null(strstr(errs.s, "net.a,b: bad net id"));
+	buf_free(&errs);
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,7 +392,7 @@ int main(void)
 	    cmocka_unit_test(key_paths),	    cmocka_unit_test(validation),
 	    cmocka_unit_test(defaults),		    cmocka_unit_test(sizes),
 	    cmocka_unit_test(safe_names),	    cmocka_unit_test(bundle_find_by_vm_path),
-	    cmocka_unit_test(create_is_atomic),
+	    cmocka_unit_test(create_is_atomic),	    cmocka_unit_test(grammars_in_validation),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
