@@ -24,11 +24,13 @@
 #include "runtime.h"
 #include "tool.h"
 
-enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH };
+enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_DISPLAY };
 
 static const struct cli_option options[] = {
     CLI_VALUE('a', "accel", "ACCEL", "auto, kvm or tcg (default: the config, $VM_ACCEL, auto)"),
     CLI_FLAG('c', "console", "the first serial port on this terminal; Ctrl-] detaches"),
+    CLI_VALUE(OPT_DISPLAY, "display", "D", "none, vnc, spice or vnc:PORT (127.0.0.1) for this run\n"
+					   "instead of the config's display"),
     CLI_FLAG('d', "detach", "return once the VM answers on QMP; print QEMU's pid"),
     CLI_FLAG('p', "paused", "start with the CPUs stopped"),
     CLI_FLAG('s', "snapshot", "discard all disk writes when the VM stops"),
@@ -223,6 +225,7 @@ int main(int argc, char **argv)
 		case OPT_RUNAS: runas = optarg; break;
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
+		case OPT_DISPLAY: o.display = optarg; break;
 		}
 	}
 	if (argc - optind != 1)
@@ -231,6 +234,10 @@ int main(int argc, char **argv)
 		vm_errx(EXIT_USAGE, "--console and --detach exclude each other");
 	if (detach && timeout_ms != CLI_FOREVER)
 		vm_errx(EXIT_USAGE, "--timeout applies to a foreground VM, not with --detach");
+	struct display_spec ds;
+	char *err = NULL;
+	if (o.display && display_parse(o.display, &ds, &err) < 0)
+		vm_errx(EXIT_USAGE, "%s", err);
 
 	struct bundle b;
 	bundle_open_or_die(&b, argv[optind]);
@@ -249,7 +256,6 @@ int main(int argc, char **argv)
 
 	/* The sandbox (see vm-run(1), SECURITY). */
 	struct launch_user user = {0};
-	char *err = NULL;
 	if (o.no_sandbox) {
 		vm_warnx("%s: --no-sandbox: QEMU runs without its seccomp filter%s", S.name,
 			 geteuid() == 0 ? ", as root" : "");
@@ -322,6 +328,10 @@ int main(int argc, char **argv)
 		exit(128 + sig);
 	}
 
+	char *uri = launch_display_uri(&lo);
+	if (uri)
+		vm_info("%s: display %s", S.name, uri);
+	free(uri);
 	int status = EXIT_OK;
 	if (detach) {
 		printf("%d\n", (int)S.p.pid);

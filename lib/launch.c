@@ -662,6 +662,23 @@ static void kill_qemu(struct vm_proc *p, int *st)
 	p->exited = true;
 }
 
+char *launch_display_uri(const struct launch_opts *lo)
+{
+	struct display_spec ds;
+	char *uri = NULL, *e = NULL;
+	if (display_resolve(lo->eff, lo->argv.display, &ds, &e) == 0)
+		uri = display_uri(&ds, lo->runtime_dir);
+	free(e);
+	if (uri) {
+		runtime_write_file(lo->runtime_dir, RT_DISPLAY, uri);
+	} else {
+		char *f = path_join(lo->runtime_dir, RT_DISPLAY);
+		unlink(f);
+		free(f);
+	}
+	return uri;
+}
+
 int launch_wait_ready(struct vm_proc *p, int sigfd, bool bounded, int *sig, char **err)
 {
 	double start_deadline = now_ms() + LAUNCH_START_TIMEOUT_MS;

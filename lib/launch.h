@@ -165,6 +165,10 @@ int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err);
  * bounded: give up (kill QEMU) after LAUNCH_START_TIMEOUT_MS. 0 when QEMU
  * answers, -1 with *err saying why it did not (qemu.log's reason). */
 int launch_wait_ready(struct vm_proc *p, int sigfd, bool bounded, int *sig, char **err);
+/* Once QEMU answers: the URI a viewer opens for the run's display (the
+ * config's, or lo->argv.display for this run), also kept in RT_DISPLAY for
+ * vm-ls; NULL when the VM has no display (any old RT_DISPLAY removed). */
+char *launch_display_uri(const struct launch_opts *lo);
 #define LAUNCH_START_TIMEOUT_MS 60000
 #define LAUNCH_QMP_MS 2000
 
