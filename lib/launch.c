@@ -639,7 +639,9 @@ char *launch_qemu_error(const char *dir, size_t offset)
 	free(f);
 	if (!log)
 		return NULL;
-	char *best = NULL, *last = NULL;
+	/* QEMU's own error lines carry its name ("qemu-system-x86_64: ...");
+	 * a hint may follow on a line of its own, which is not the reason */
+	char *own = NULL, *best = NULL, *last = NULL;
 	char *s = offset <= len ? log + offset : log + len;
 	for (char *line = strtok(s, "\r\n"); line; line = strtok(NULL, "\r\n")) {
 		while (*line == ' ')
@@ -647,10 +649,13 @@ char *launch_qemu_error(const char *dir, size_t offset)
 		if (!*line)
 			continue;
 		last = line;
-		if (!strstr(line, "warning:"))
+		if (!strstr(line, "warning:")) {
 			best = line;
+			if (has_prefix(line, "qemu-"))
+				own = line;
+		}
 	}
-	char *r = best ? xstrdup(best) : last ? xstrdup(last) : NULL;
+	char *r = own ? xstrdup(own) : best ? xstrdup(best) : last ? xstrdup(last) : NULL;
 	free(log);
 	return r;
 }
@@ -714,6 +719,16 @@ int launch_wait_ready(struct vm_proc *p, int sigfd, bool bounded, int *sig, char
 	char *qerr = NULL;
 	p->q = qmp_open_fd(p->priv[0], open_ms > LAUNCH_QMP_MS ? open_ms : LAUNCH_QMP_MS, &qerr);
 	p->priv[0] = -1; /* qmp_open_fd owns it, even when it fails */
+	/* The greeting comes before QEMU makes the -device list (it can still
+	 * fail there); an answer needs its main loop, which runs only after. */
+	if (p->q) {
+		open_ms = (int)(start_deadline - now_ms());
+		if (qmp_execute(p->q, "query-status", NULL, open_ms > LAUNCH_QMP_MS ? open_ms : LAUNCH_QMP_MS, NULL,
+				&qerr) < 0) {
+			qmp_close(p->q);
+			p->q = NULL;
+		}
+	}
 	if (!p->q) {
 		int st = 0;
 		/* A QEMU that failed closes the monitor as it exits: give it a

@@ -133,3 +133,13 @@ if [ -f "$vars" ] && [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
 else
 	skip "no OVMF (scripts/install-deps installs ovmf)"
 fi
+
+# QEMU greets on QMP before it makes the -device list, which can still fail:
+# vm-run -d waits for an answer, so it never prints a pid for a dead QEMU.
+vm-create -q --memory 64M "$T/baddev" >/dev/null
+vm-config -q "$T/baddev.utm" add extra_args -device
+vm-config -q "$T/baddev.utm" add extra_args virtio-blk-pci,drive=no-such-drive
+out=$(vm-run -d --paused "$T/baddev.utm" 2>&1)
+check_eq "a -device QEMU refuses after its greeting: vm-run -d exits 1" "$?" 1
+check_match "...with QEMU's own line, not a hint" "$out" "^vm-run: baddev: qemu-system-x86_64: -device virtio-blk-pci,drive=no-such-drive: "
+check_eq "...and it is not running" "$(vm-ls --json "$T/baddev.utm" | jq -r '.[0].state')" stopped
