@@ -322,6 +322,41 @@ static void create_is_atomic(void **state)
 	free(target);
 }
 
+/* Issue 15 (2): libconfuse expands ${VAR} from the environment in double
+ * quotes and bare words; the text must stay as written. */
+static void no_environment_expansion(void **state)
+{
+	(void)state;
+	setenv("UTMKIT_TEST_SECRET", "s3cr3t", 1);
+	struct vm_config c;
+	parse_ok(&c, "notes = \"a ${UTMKIT_TEST_SECRET} b \\\"${UTMKIT_TEST_SECRET:-x}\\\" \\044\"\n"
+		     "name = ${UTMKIT_TEST_SECRET}\n"
+		     "# a comment with ${UTMKIT_TEST_SECRET} and 'quotes\n"
+		     "cpu_flags = {\"${UTMKIT_TEST_SECRET}\", ${UTMKIT_TEST_SECRET:-d}, '${X}'}\n"
+		     "/* block ${UTMKIT_TEST_SECRET} \" */ append = 'it\\'s ${UTMKIT_TEST_SECRET}'\n");
+	assert_string_equal(c.notes, "a ${UTMKIT_TEST_SECRET} b \"${UTMKIT_TEST_SECRET:-x}\" $");
+	assert_string_equal(c.name, "${UTMKIT_TEST_SECRET}");
+	assert_int_equal(c.cpu_flags.n, 3);
+	assert_string_equal(c.cpu_flags.v[0], "${UTMKIT_TEST_SECRET}");
+	assert_string_equal(c.cpu_flags.v[1], "${UTMKIT_TEST_SECRET:-d}");
+	assert_string_equal(c.cpu_flags.v[2], "${X}");
+	assert_string_equal(c.append, "it's ${UTMKIT_TEST_SECRET}");
+	/* written back, read again: the same text */
+	char *text = config_format_vmconf(&c);
+	assert_null(strstr(text, "s3cr3t"));
+	struct vm_config d;
+	parse_ok(&d, text);
+	assert_string_equal(d.notes, c.notes);
+	free(text);
+	config_free(&c);
+	config_free(&d);
+	/* line numbers are unchanged */
+	char *e = parse_err("notes = \"${A}\"\nname = ${B}\nmemory = lots\n");
+	assert_non_null(strstr(e, "x/vm.conf:3:"));
+	free(e);
+	unsetenv("UTMKIT_TEST_SECRET");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +365,7 @@ int main(void)
 	    cmocka_unit_test(defaults),		    cmocka_unit_test(sizes),
 	    cmocka_unit_test(safe_names),	    cmocka_unit_test(bundle_find_by_vm_path),
 	    cmocka_unit_test(create_is_atomic),
+	    cmocka_unit_test(no_environment_expansion),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
