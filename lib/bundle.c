@@ -100,11 +100,9 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 		b->conf_path = plist;
 		b->format = BUNDLE_PLIST;
 		size_t plen;
-		char *data = read_file(b->conf_path, &plen);
-		if (!data) {
-			*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+		char *data = read_regular_file(b->conf_path, CONFIG_PLIST_MAX, &plen, err);
+		if (!data)
 			goto fail;
-		}
 		int pr = config_parse_plist(&b->cfg, b->conf_path, data, plen, &b->plist_doc, &b->plist, err);
 		free(data);
 		if (pr < 0)
@@ -123,11 +121,9 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 	}
 	free(plist);
 	size_t len;
-	char *text = read_file(b->conf_path, &len);
-	if (!text) {
-		*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+	char *text = read_regular_file(b->conf_path, CONFIG_VMCONF_MAX, &len, err);
+	if (!text)
 		goto fail;
-	}
 	if (strlen(text) != len) {
 		*err = xasprintf("%s: contains a NUL byte", b->conf_path);
 		free(text);
@@ -287,7 +283,7 @@ int bundle_upgrade(struct bundle *b, char **err)
 		goto out;
 	}
 	size_t vlen;
-	char *vdata = read_file(view, &vlen);
+	char *vdata = read_regular_file(view, CONFIG_PLIST_MAX, &vlen, NULL);
 	if (vdata) {
 		struct buf notes = {0};
 		config_plist_view_notes(vdata, vlen, &notes);

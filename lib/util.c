@@ -439,6 +439,57 @@ char *read_file(const char *path, size_t *lenp)
 	return b.s;
 }
 
+char *read_regular_file(const char *path, size_t max, size_t *lenp, char **err)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0) {
+		vm_set_err(err, "%s: %s", path, errno == ELOOP ? "is a symbolic link, not a file" : strerror(errno));
+		return NULL;
+	}
+	const char *why = fstat(fd, &st) < 0	 ? strerror(errno)
+			  : !S_ISREG(st.st_mode)	 ? "not a regular file"
+			  : (uint64_t)st.st_size > max ? "too large"
+						       : NULL;
+	if (why) {
+		if (!strcmp(why, "too large"))
+			vm_set_err(err, "%s: larger than %zu bytes", path, max);
+		else
+			vm_set_err(err, "%s: %s", path, why);
+		close(fd);
+		return NULL;
+	}
+	char *data = xmalloc((size_t)st.st_size + 1);
+	size_t len = 0;
+	for (;;) {
+		/* up to one byte past max, to see a file that grew */
+		ssize_t n = read(fd, data + len, (size_t)st.st_size + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			vm_set_err(err, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(data);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > (size_t)st.st_size) {
+			vm_set_err(err, "%s: changed while being read", path);
+			close(fd);
+			free(data);
+			return NULL;
+		}
+	}
+	close(fd);
+	data[len] = '\0';
+	if (lenp)
+		*lenp = len;
+	return data;
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
 	char *p = xstrdup(path);

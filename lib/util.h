@@ -76,6 +76,10 @@ void shell_quote(struct buf *b, const char *s);
 /* Files. write_file_atomic: temp file beside path, fsync, rename, fsync dir. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
 char *read_file(const char *path, size_t *len); /* NULL + errno on failure */
+/* A configuration file: a regular file (not a symbolic link, FIFO or
+ * device) of at most max bytes, else NULL with *err one line naming path
+ * (never the contents). NUL-terminated; *len may be NULL. */
+char *read_regular_file(const char *path, size_t max, size_t *len, char **err);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 char *path_join(const char *a, const char *b);
