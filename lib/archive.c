@@ -1278,6 +1278,7 @@ static int new_identity(struct import_ctx *c, const char *tmp, const char *top, 
 	char *e = NULL;
 	const char *aname = strcmp(c->archive, "-") ? c->archive : "stdin";
 	int r = bundle_open_quiet(&b, tmp, &e);
+	bool opened = r == 0; /* a config that cannot be read is no bundle: refused */
 	if (r == 0) {
 		config_new_identity(&b.cfg);
 		r = bundle_save(&b, &e);
@@ -1285,7 +1286,7 @@ static int new_identity(struct import_ctx *c, const char *tmp, const char *top, 
 	}
 	if (r == 0)
 		return 0;
-	if (plist) {
+	if (plist && opened) {
 		/* a config.plist that cannot be written (UTM 3's, until upgraded):
 		 * the copy is still usable */
 		size_t n = strlen(tmp);

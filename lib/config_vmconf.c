@@ -105,11 +105,16 @@ static void store_fields(void *base, const struct field *fs, cfg_t *sec)
  * parsing: "...${..." becomes "...\044{..." (an octal escape for the same
  * '$'), and a bare ${...} becomes the single-quoted '${...}'. The lexer's
  * states are followed (comments, both quotes, bare words) so nothing else
- * changes, line numbers included. */
-static char *literal_dollars(const char *text)
+ * changes, line numbers included. It also counts the braces (sections and
+ * lists) outside strings and comments. */
+/* libconfuse looks for a section's title among all those before it: n
+ * sections cost n^2/2 compares. Real configurations have a few dozen. */
+#define CONFIG_VMCONF_MAX_BRACES 4096
+
+static char *literal_dollars(const char *text, size_t *braces)
 {
-	if (!strstr(text, "${"))
-		return NULL;
+	bool dollars = strstr(text, "${");
+	*braces = 0;
 	struct buf b = {0};
 	enum { TOP, WORD, DQ, SQ, LINE_COMMENT, BLOCK_COMMENT } st = TOP;
 	for (const char *p = text; *p; p++) {
@@ -140,6 +145,7 @@ static char *literal_dollars(const char *text)
 				}
 				st = WORD;
 			} else {
+				*braces += *p == '{';
 				st = strchr(" \t\n\r={}()+,*", *p) ? TOP : WORD;
 			}
 			break;
@@ -172,8 +178,8 @@ static char *literal_dollars(const char *text)
 		}
 		buf_add(&b, p, 1);
 	}
-	if (!b.s)
-		b.s = xstrdup("");
+	if (!dollars) /* nothing to change: parse the text itself */
+		buf_free(&b);
 	return b.s;
 }
 
@@ -199,8 +205,13 @@ int config_parse_vmconf(struct vm_config *c, const char *path, const char *text,
 	parse_path = path;
 	cfg_t *cfg = cfg_init(top, CFGF_NONE);
 	cfg_set_error_function(cfg, collect_error);
-	char *literal = literal_dollars(text);
-	int r = cfg_parse_buf(cfg, literal ? literal : text);
+	size_t braces;
+	char *literal = literal_dollars(text, &braces);
+	int r = CFG_PARSE_ERROR;
+	if (braces > CONFIG_VMCONF_MAX_BRACES)
+		buf_printf(&errs, "%s: more than %d sections and lists", path, CONFIG_VMCONF_MAX_BRACES);
+	else
+		r = cfg_parse_buf(cfg, literal ? literal : text);
 	free(literal);
 	if (r == CFG_SUCCESS) {
 		config_init(c);

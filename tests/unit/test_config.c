@@ -357,6 +357,29 @@ static void no_environment_expansion(void **state)
 	unsetenv("UTMKIT_TEST_SECRET");
 }
 
+/* Issue 15 (3): libconfuse compares each section's title with all before
+ * it; more than 4096 sections (and lists) are refused before parsing. */
+static void too_many_sections(void **state)
+{
+	(void)state;
+	struct buf b = {0};
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&b, "drive d%d {}\n", i);
+	char *e = parse_err(b.s);
+	assert_string_equal(e, "x/vm.conf: more than 4096 sections and lists");
+	free(e);
+	buf_free(&b);
+	/* braces in strings and comments do not count */
+	buf_puts(&b, "notes = '");
+	for (int i = 0; i < 5000; i++)
+		buf_puts(&b, "{");
+	buf_puts(&b, "'\n# {{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\n");
+	struct vm_config c;
+	parse_ok(&c, b.s);
+	config_free(&c);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +389,7 @@ int main(void)
 	    cmocka_unit_test(safe_names),	    cmocka_unit_test(bundle_find_by_vm_path),
 	    cmocka_unit_test(create_is_atomic),
 	    cmocka_unit_test(no_environment_expansion),
+	    cmocka_unit_test(too_many_sections),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

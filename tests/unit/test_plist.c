@@ -1,5 +1,6 @@
 /* UTM's config.plist codec: mapping, errors, in-place writes, round trips. */
 #include <plist/plist.h>
+#include <time.h>
 
 #include "bundle.h"
 #include "config.h"
@@ -482,6 +483,126 @@ static void fuzz_regressions(void **state)
 	config_free(&c);
 }
 
+/* Issue 15 (3): nesting 50,000 deep (XML or binary) crashed libplist's
+ * recursion; now one line naming the file. */
+static void put_be(struct buf *b, uint64_t v, unsigned n)
+{
+	for (unsigned i = n; i-- > 0;) {
+		char c = (char)(v >> (8 * i));
+		buf_add(b, &c, 1);
+	}
+}
+
+/* A binary plist of n arrays, each holding the next (the last empty); with
+ * cycle, the last holds the first. */
+static struct buf nested_bplist(unsigned n, bool cycle)
+{
+	struct buf b = {0};
+	buf_add(&b, "bplist00", 8);
+	uint64_t *off = xcalloc(n, sizeof *off);
+	for (unsigned i = 0; i < n; i++) {
+		off[i] = b.len;
+		bool last = i == n - 1;
+		if (last && !cycle) {
+			buf_add(&b, "\xa0", 1);
+		} else {
+			buf_add(&b, "\xa1", 1);
+			put_be(&b, last ? 0 : i + 1, 4);
+		}
+	}
+	uint64_t table = b.len;
+	for (unsigned i = 0; i < n; i++)
+		put_be(&b, off[i], 4);
+	buf_add(&b, "\0\0\0\0\0\0\x04\x04", 8);
+	put_be(&b, n, 8);
+	put_be(&b, 0, 8);
+	put_be(&b, table, 8);
+	free(off);
+	return b;
+}
+
+static char *parse_bytes_err(const char *data, size_t len)
+{
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = NULL;
+	char *err = NULL;
+	config_init(&c);
+	assert_int_equal(config_parse_plist(&c, "x.utm/config.plist", data, len, &doc, &meta, &err), -1);
+	assert_null(doc);
+	config_free(&c);
+	return err;
+}
+
+static void deep_nesting_refused(void **state)
+{
+	(void)state;
+	struct buf x = {0};
+	buf_puts(&x, "<?xml version=\"1.0\"?><plist version=\"1.0\">");
+	for (int i = 0; i < 50000; i++)
+		buf_puts(&x, i % 2 ? "<dict><key>k</key>" : "<array>");
+	for (int i = 50000; i-- > 0;)
+		buf_puts(&x, i % 2 ? "</dict>" : "</array>");
+	buf_puts(&x, "</plist>");
+	char *err = parse_err(x.s);
+	assert_string_equal(err, "x.utm/config.plist: arrays and dictionaries nested more than 128 deep");
+	free(err);
+	buf_free(&x);
+
+	struct buf b = nested_bplist(50000, false);
+	err = parse_bytes_err(b.s, b.len);
+	assert_string_equal(err, "x.utm/config.plist: arrays and dictionaries nested more than 128 deep");
+	free(err);
+	buf_free(&b);
+	b = nested_bplist(3, true);
+	err = parse_bytes_err(b.s, b.len);
+	assert_non_null(strstr(err, "contains itself"));
+	free(err);
+	buf_free(&b);
+	/* shallow binary nesting goes on to libplist (not a dictionary: refused there) */
+	b = nested_bplist(10, false);
+	err = parse_bytes_err(b.s, b.len);
+	assert_null(strstr(err, "nested"));
+	free(err);
+	buf_free(&b);
+	/* a comment does not hide closing tags */
+	err = parse_err(HDR "<!-- </dict></dict></dict> --><key>Backend</key><string>QEMU</string></dict></plist>");
+	assert_null(strstr(err, "nested"));
+	free(err);
+}
+
+/* Issue 15 (3): 100,000 drives took over 30 s (a search per drive). */
+static void many_drives_linear(void **state)
+{
+	(void)state;
+	struct buf x = {0};
+	static const char doc_text[] = HDR SECTIONS_BUT(SYS, "<key>Drive</key><array>@</array>", NETS, SERIALS, QEMU_SEC);
+	const char *at = strchr(doc_text, '@');
+	buf_add(&x, doc_text, (size_t)(at - doc_text));
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&x, "<dict><key>Identifier</key><string>d%d</string><key>ImageType</key><string>CD</string>"
+			       "<key>Interface</key><string>IDE</string></dict>", i);
+	buf_puts(&x, at + 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct vm_config c, d;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, x.s, &meta);
+	assert_int_equal(c.ndrives, 100000);
+	config_copy(&d, &c);
+	assert_int_equal(d.ndrives, 100000);
+	assert_string_equal(d.drives[99999].id, "d99999");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (secs > 10)
+		fail_msg("100,000 drives took %.1f s", secs);
+	config_free(&d);
+	config_free(&c);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	buf_free(&x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +614,8 @@ int main(void)
 	    cmocka_unit_test(new_document_has_all_sections),
 	    cmocka_unit_test(apple_and_legacy),
 	    cmocka_unit_test(fuzz_regressions),
+	    cmocka_unit_test(deep_nesting_refused),
+	    cmocka_unit_test(many_drives_linear),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
