@@ -30,6 +30,10 @@ static char *strip_slashes(const char *p)
 
 char *bundle_find(const char *arg)
 {
+	if (strlen(arg) >= PATH_MAX) { /* not "no such bundle": no path can be that long */
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
 	char *p = strip_slashes(arg);
 	if (is_dir(p))
 		return p;
@@ -81,6 +85,10 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 	memset(b, 0, sizeof *b);
 	b->lock_fd = -1;
 	b->path = bundle_find(arg);
+	if (!b->path && errno == ENAMETOOLONG) {
+		*err = xasprintf("%.64s...: %s", arg, strerror(errno));
+		return -1;
+	}
 	if (!b->path) {
 		*err = xasprintf("%s: no such bundle%s", arg,
 				 strchr(arg, '/') || !getenv("VM_PATH") ? "" : " (searched $VM_PATH)");

@@ -233,7 +233,8 @@ static bool get_int(struct rd *r, plist_t d, const char *kp, const char *key, bo
 	return true;
 }
 
-/* Integers from a plist are unsigned 64-bit; the model's fields have ranges
+/* Integers from a plist are 64-bit (libplist keeps -1 as 2^64-1: shown
+ * signed, as written); the model's fields have ranges
  * (config.c), and a value outside one would not survive a copy through
  * vm.conf. CPUCount is clamped to the model's 1024; the rest are errors. */
 static void set_cpus(struct vm_config *c, int64_t v)
@@ -244,7 +245,7 @@ static void set_cpus(struct vm_config *c, int64_t v)
 static void set_memory(struct rd *r, struct vm_config *c, const char *kp, int64_t v)
 {
 	if (v < 1 || v > (16LL << 20))
-		rd_fail(r, kp, "%llu MiB is out of range", (unsigned long long)v);
+		rd_fail(r, kp, "%lld MiB is out of range", (long long)v);
 	else
 		c->memory = v;
 }
@@ -396,7 +397,7 @@ static void decode_qemu(struct rd *r, plist_t root, struct vm_config *c)
 		set_memory(r, c, "System.MemorySize", v);
 	if (get_int(r, sys, "System", "JITCacheSize", false, &v)) {
 		if ((uint64_t)v > (1 << 20))
-			rd_fail(r, "System.JITCacheSize", "%llu MiB is out of range", (unsigned long long)v);
+			rd_fail(r, "System.JITCacheSize", "%lld MiB is out of range", (long long)v);
 		else
 			c->tcg_tb_size = v;
 	}
@@ -1392,7 +1393,38 @@ static void update_drives(struct wr *w, plist_t root, const struct vm_config *ol
 	}
 }
 
+/* The nets config.plist holds: user-mode ones. Mode none is no entry at all
+ * (UTM's "no network" is an empty Network array; an entry must have a Mode);
+ * other modes have no place (unmappable: an error, or left out). */
+static struct vm_config plist_nets_of(struct wr *w, const struct vm_config *c, bool report)
+{
+	struct vm_config v = *c; /* shallow: only nets and nnets differ */
+	v.nets = xcalloc(c->nnets + 1, sizeof *v.nets);
+	v.nnets = 0;
+	for (size_t i = 0; i < c->nnets; i++) {
+		const char *m = c->nets[i].mode;
+		if (!m || !strcmp(m, "user")) {
+			v.nets[v.nnets++] = c->nets[i];
+		} else if (report && strcmp(m, "none")) {
+			char *key = xasprintf("net.%s", c->nets[i].id);
+			unmappable(w, key, "config.plist only has user-mode (Emulated) networking here");
+			free(key);
+		}
+	}
+	return v;
+}
+
+static void update_nets_mapped(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c);
+
 static void update_nets(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
+{
+	struct vm_config o = plist_nets_of(w, old, false), n = plist_nets_of(w, c, true);
+	update_nets_mapped(w, root, &o, &n);
+	free(o.nets);
+	free(n.nets);
+}
+
+static void update_nets_mapped(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
 {
 	plist_t arr = dict_child(root, "Network", PLIST_ARRAY);
 	/* old nets are Network[j] in order; remove the gone ones from the end */
@@ -1497,7 +1529,39 @@ static void update_nets(struct wr *w, plist_t root, const struct vm_config *old,
 	}
 }
 
+/* The serial ports config.plist holds: socket (Terminal) and pty (Ptty).
+ * Mode none is no entry; others have no place (unmappable), as for nets:
+ * an entry without a Mode is one UTM refuses. */
+static struct vm_config plist_serials_of(struct wr *w, const struct vm_config *c, bool report)
+{
+	struct vm_config v = *c; /* shallow: only serials and nserials differ */
+	v.serials = xcalloc(c->nserials + 1, sizeof *v.serials);
+	v.nserials = 0;
+	for (size_t i = 0; i < c->nserials; i++) {
+		const char *m = c->serials[i].mode;
+		if (!m || !strcmp(m, "socket") || !strcmp(m, "pty")) {
+			v.serials[v.nserials++] = c->serials[i];
+		} else if (report && strcmp(m, "none")) {
+			char *key = xasprintf("serial.%s", c->serials[i].id);
+			unmappable(w, key, "config.plist serial ports are Terminal (socket) or Ptty (pty)");
+			free(key);
+		}
+	}
+	return v;
+}
+
+static void update_serials_mapped(struct wr *w, plist_t root, const struct vm_config *old,
+				  const struct vm_config *c);
+
 static void update_serials(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
+{
+	struct vm_config o = plist_serials_of(w, old, false), n = plist_serials_of(w, c, true);
+	update_serials_mapped(w, root, &o, &n);
+	free(o.serials);
+	free(n.serials);
+}
+
+static void update_serials_mapped(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
 {
 	plist_t arr = dict_child(root, "Serial", PLIST_ARRAY);
 	bool same_ids = old->nserials <= c->nserials;

@@ -61,6 +61,12 @@ void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
 
+/* Text fit for a terminal: control characters (C0, DEL, C1) and bytes that
+ * are not UTF-8 become \xHH, so a name cannot move the cursor or retitle
+ * the window. keep_newlines: '\n' stays (a multi-line message). */
+void buf_put_printable(struct buf *b, const char *s, bool keep_newlines);
+char *str_printable(const char *s); /* malloc'd */
+
 /* Sizes: "512", "512M", "2G", "1.5G", "4096K", "1T"; result in bytes.
  * Bare numbers are in default_unit bytes (1 for bytes, 1<<20 for MiB). */
 int parse_size(const char *s, uint64_t default_unit, uint64_t *bytes);

@@ -1,5 +1,6 @@
 /* UTM's config.plist codec: mapping, errors, in-place writes, round trips. */
 #include <plist/plist.h>
+#include <dirent.h>
 #include <time.h>
 
 #include "bundle.h"
@@ -603,6 +604,73 @@ static void many_drives_linear(void **state)
 	buf_free(&x);
 }
 
+/* Issue 15 (7): every config.plist utmkit writes must be one it (and UTM)
+ * reads: each golden config, written as a new document and read back. */
+static void golden_configs_round_trip(void **state)
+{
+	(void)state;
+	char *dir = xstrdup(VM_SRCDIR "/tests/golden");
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int seen = 0;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n < 6 || strcmp(de->d_name + n - 5, ".conf"))
+			continue;
+		char *path = xasprintf("%s/%s", dir, de->d_name), *text = read_file(path, NULL), *err = NULL;
+		struct vm_config c, back;
+		if (config_parse_vmconf(&c, path, text, &err) < 0)
+			fail_msg("%s", err);
+		struct buf skipped = {0};
+		void *doc = config_plist_new(&c, CONFIG_PLIST_LENIENT, &skipped, &err);
+		if (!doc)
+			fail_msg("%s: write: %s", de->d_name, err);
+		size_t len;
+		char *xml = config_plist_xml(doc, &len);
+		struct plist_meta meta;
+		void *doc2 = NULL;
+		config_init(&back);
+		if (config_parse_plist(&back, de->d_name, xml, len, &doc2, &meta, &err) < 0)
+			fail_msg("%s: written, then refused: %s", de->d_name, err);
+		assert_string_equal(back.uuid, c.uuid);
+		if (c.arch)
+			assert_string_equal(back.arch, c.arch);
+		if (c.memory)
+			assert_int_equal(back.memory, c.memory);
+		size_t user_nets = 0;
+		for (size_t i = 0; i < c.nnets; i++)
+			user_nets += !c.nets[i].mode || !strcmp(c.nets[i].mode, "user");
+		assert_int_equal(back.nnets, user_nets);
+		if (!skipped.len || !strstr(skipped.s, "drive."))
+			assert_int_equal(back.ndrives, c.ndrives);
+		seen++;
+		buf_free(&skipped);
+		free(xml);
+		config_plist_free(doc);
+		config_plist_free(doc2);
+		plist_meta_free(&meta);
+		config_free(&back);
+		config_free(&c);
+		free(text);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+	assert_true(seen >= 20);
+}
+
+/* Issue 15 (8): a negative plist integer is shown as written. */
+static void negative_integers_shown_signed(void **state)
+{
+	(void)state;
+	char *err = parse_err(HDR "<key>Backend</key><string>Apple</string><key>ConfigurationVersion</key>"
+				  "<integer>4</integer><key>Information</key><dict/><key>System</key><dict>"
+				  "<key>MemorySize</key><integer>-1</integer></dict></dict></plist>");
+	assert_string_equal(err, "x.utm/config.plist: System.MemorySize: -1 MiB is out of range");
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -616,6 +684,8 @@ int main(void)
 	    cmocka_unit_test(fuzz_regressions),
 	    cmocka_unit_test(deep_nesting_refused),
 	    cmocka_unit_test(many_drives_linear),
+	    cmocka_unit_test(golden_configs_round_trip),
+	    cmocka_unit_test(negative_integers_shown_signed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
