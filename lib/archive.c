@@ -1022,7 +1022,7 @@ static int extract_file(struct unpacker *u, struct archive_entry *e, int pfd, co
 		if (u->written > u->room) {
 			char h[32];
 			human(h, u->room);
-			unpack_fail(u, "expands past the free space (%s, less a reserve)", h);
+			unpack_fail(u, "%s (the archive expands past the %s free, less a reserve)", strerror(ENOSPC), h);
 			goto out;
 		}
 		if (off + (int64_t)len > end)
