@@ -478,6 +478,40 @@ char *bundle_resolve(const struct bundle *b, const char *name, char **err)
 	return p;
 }
 
+int bundle_check_paths(const struct bundle *b, const struct vm_config *c, struct buf *errs)
+{
+	int n = 0;
+	const char *single[] = {c->kernel, c->initrd, c->bios, c->dtb};
+	struct strv names = {0};
+	for (size_t i = 0; i < sizeof single / sizeof *single; i++)
+		if (single[i])
+			strv_push(&names, single[i]);
+	for (size_t i = 0; i < c->ndrives; i++)
+		if (c->drives[i].image)
+			strv_push(&names, c->drives[i].image);
+	for (size_t i = 0; i < names.n; i++) {
+		if (names.v[i][0] != '/' && !bundle_name_is_safe(names.v[i]))
+			continue; /* config_validate says so */
+		char *e = NULL, *p = bundle_resolve(b, names.v[i], &e);
+		if (!p) {
+			buf_printf(errs, "%s\n", e);
+			free(e);
+			n++;
+		}
+		free(p);
+	}
+	for (size_t i = 0; i < c->nshares; i++) {
+		char *e = NULL;
+		if (c->shares[i].path && c->shares[i].path[0] == '/' && bundle_check_outside(b, c->shares[i].path, &e) < 0) {
+			buf_printf(errs, "%s\n", e);
+			free(e);
+			n++;
+		}
+	}
+	strv_free(&names);
+	return n;
+}
+
 char *runtime_base(void)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");

@@ -53,3 +53,10 @@ check "a 239-byte name works" vm-create -q -N none "$ok239"
 huge=$(head -c 5000 /dev/zero | tr '\0' n)
 out=$(vm-config "$huge" show 2>&1)
 check_match "a path over PATH_MAX: not 'no such bundle'" "$out" "File name too long"
+
+# vm-config validate refuses what vm-run refuses: a drive outside the bundle
+vm-create -q -N none v >/dev/null
+printf "drive cd {\n image = '/etc/passwd'\n media = 'cdrom'\n}\n" >>v.utm/vm.conf
+out=$(vm-config v.utm validate 2>&1); rc=$?
+check_eq "validate: a drive outside the bundle is not valid" "$rc" 1
+check_match "... saying why, as vm-run does" "$out" "'/etc/passwd' is outside the bundle"

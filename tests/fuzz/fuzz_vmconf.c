@@ -58,9 +58,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* vm-pack's config.plist for UTM, from the parsed model */
 	struct buf skipped = {0};
 	void *doc = config_plist_new(&c, CONFIG_PLIST_LENIENT, &skipped, &err);
-	if (doc) {
-		/* what vm-pack writes for UTM reads back (issue 15: a Network
-		 * entry without a Mode did not) */
+	struct vm_config eff;
+	config_copy(&eff, &c);
+	config_apply_defaults(&eff);
+	char *problem = config_first_problem(&eff);
+	config_free(&eff);
+	if (doc && !problem) {
+		/* what vm-pack writes for UTM of a valid config reads back
+		 * (issue 15: a Network entry without a Mode did not) */
 		size_t len;
 		char *xml = config_plist_xml(doc, &len);
 		struct vm_config back;
@@ -74,9 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_free(&back);
 		free(xml);
 		config_plist_free(doc);
+	} else if (doc) {
+		config_plist_free(doc);
 	} else {
 		free(err);
 	}
+	free(problem);
 	buf_free(&skipped);
 
 	config_free(&d);
