@@ -62,11 +62,18 @@ static bool valid_or_report(const struct bundle *b, const struct vm_config *c)
 	config_apply_defaults(&eff);
 	struct buf errs = {0};
 	int n = config_validate(&eff, &errs);
+	struct buf paths = {0}; /* files vm-run would refuse (outside the bundle ...) */
+	int np = bundle_check_paths(b, &eff, &paths);
 	config_free(&eff);
 	if (n) {
 		for (char *line = strtok(errs.s, "\n"); line; line = strtok(NULL, "\n"))
 			vm_warnx("%s: %s", b->conf_path, line);
 	}
+	if (np)
+		for (char *line = strtok(paths.s, "\n"); line; line = strtok(NULL, "\n"))
+			vm_warnx("%s", line);
+	buf_free(&paths);
+	n += np;
 	buf_free(&errs);
 	return n == 0;
 }

@@ -267,6 +267,14 @@ int main(int argc, char **argv)
 		alen--;
 	char *path = alen > 4 && !strncmp(arg + alen - 4, ".utm", 4) ? strndup(arg, alen)
 								     : xasprintf("%.*s.utm", (int)alen, arg);
+	/* A bundle is built as ".NAME.utm.tmp.XXXXXX" beside it: 12 bytes more
+	 * than NAME.utm must fit in a file name (NAME_MAX, 255). */
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (strlen(base) <= 4)
+		vm_errx(EXIT_USAGE, "'%s': no bundle name (give a NAME, or DIR/NAME)", arg);
+	if (strlen(base) + 12 > 255)
+		vm_errx(EXIT_USAGE, "%s: the name is too long (at most %d bytes before .utm)", base, 255 - 12 - 4);
 	if (from || import_flags)
 		return import_main(from, path, import_flags, nconfig);
 	if (!ci.user_data && (ci.meta_data || ci.network_config || ssh_keys.n))

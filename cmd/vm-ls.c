@@ -192,9 +192,15 @@ static void print_table(const struct row *rows, size_t n)
 {
 	int wn = 4, ws = 5, wp = 3, wa = 5, war = 4;
 	char pidbuf[32];
+	/* names and paths with control characters escaped (a name is any bytes) */
+	char **names = xcalloc(n + 1, sizeof *names), **paths = xcalloc(n + 1, sizeof *paths);
+	for (size_t i = 0; i < n; i++) {
+		names[i] = str_printable(rows[i].name);
+		paths[i] = str_printable(rows[i].path);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
-		int l = (int)strlen(r->name);
+		int l = (int)strlen(names[i]);
 		wn = l > wn ? l : wn;
 		const char *st = r->error ? "invalid" : vm_state_name(r->st.state);
 		ws = (int)strlen(st) > ws ? (int)strlen(st) : ws;
@@ -219,10 +225,14 @@ static void print_table(const struct row *rows, size_t n)
 			snprintf(cpus, sizeof cpus, "%lld", r->cpus);
 			mem = format_size((uint64_t)r->memory << 20);
 		}
-		printf("%-*s  %-*s  %*s  %-*s  %-*s  %4s  %7s  %s\n", wn, r->name, ws, st, wp, pidbuf,
-		       wa, acc, war, r->arch ? r->arch : "-", cpus, mem ? mem : "-", r->path);
+		printf("%-*s  %-*s  %*s  %-*s  %-*s  %4s  %7s  %s\n", wn, names[i], ws, st, wp, pidbuf,
+		       wa, acc, war, r->arch ? r->arch : "-", cpus, mem ? mem : "-", paths[i]);
 		free(mem);
+		free(names[i]);
+		free(paths[i]);
 	}
+	free(names);
+	free(paths);
 }
 
 int main(int argc, char **argv)

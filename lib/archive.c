@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -264,7 +265,9 @@ static int pwrite_all(int fd, const char *p, size_t n, off_t off)
 }
 
 /* Write p at off, leaving every ZERO_GRAIN-aligned run of zeros as a hole. */
-static int write_sparse(int fd, const char *p, size_t n, off_t off)
+/* Writes the runs of p that are not zeros (holes stay holes); adds the
+ * bytes it wrote to *data when data is not NULL. */
+static int write_sparse_count(int fd, const char *p, size_t n, off_t off, uint64_t *data)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -283,6 +286,8 @@ static int write_sparse(int fd, const char *p, size_t n, off_t off)
 		}
 		if (!zero && pwrite_all(fd, p + start, i - start, off + (off_t)start) < 0)
 			return -1;
+		if (!zero && data)
+			*data += i - start;
 	}
 	return 0;
 }
@@ -883,7 +888,14 @@ struct unpacker {
 	char *entry; /* the current entry, printable */
 	struct progress prog;
 	char *err;
+	/* Data written (zero runs are holes and cost nothing) against the free
+	 * space there was: an archive that expands past it (a zip bomb, entries
+	 * sharing one compressed stream) is stopped with this reserve left. */
+	uint64_t written, room;
 };
+
+/* Free space kept for everything else on that file system. */
+#define UNPACK_RESERVE(avail) ((avail) / 20 < (256u << 20) ? (avail) / 20 : (uint64_t)(256u << 20))
 
 static int unpack_fail(struct unpacker *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int unpack_fail(struct unpacker *u, const char *fmt, ...)
@@ -996,8 +1008,14 @@ static int extract_file(struct unpacker *u, struct archive_entry *e, int pfd, co
 			unpack_fail(u, "more data than the %lld bytes its header declares", (long long)declared);
 			goto out;
 		}
-		if (write_sparse(fd, blk, len, off) < 0) {
+		if (write_sparse_count(fd, blk, len, off, &u->written) < 0) {
 			unpack_fail(u, "%s", strerror(errno));
+			goto out;
+		}
+		if (u->written > u->room) {
+			char h[32];
+			human(h, u->room);
+			unpack_fail(u, "%s (the archive expands past the %s free, less a reserve)", strerror(ENOSPC), h);
 			goto out;
 		}
 		if (off + (int64_t)len > end)
@@ -1154,6 +1172,16 @@ int bundle_unpack(const char *archive, const char *dir, int flags, char **top, c
 		*err = xasprintf("%s: %s", dir, strerror(errno));
 		return -1;
 	}
+	struct statvfs vfs;
+	u.room = UINT64_MAX;
+	if (fstatvfs(u.dirfd, &vfs) == 0) {
+		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		u.room = avail - UNPACK_RESERVE(avail);
+	}
+	/* VM_UNPACK_ROOM (bytes): a smaller room, for tests */
+	const char *room = getenv("VM_UNPACK_ROOM");
+	if (room && *room)
+		u.room = strtoull(room, NULL, 10);
 	struct names_locale nl;
 	utf8_names_begin(&nl);
 	int ret = -1;
@@ -1254,7 +1282,43 @@ struct import_ctx {
 	const char *archive, *path;
 	int flags;
 	char *err;
+	int lock_fd; /* the temporary bundle, flock'ed while this import lives */
 };
+
+/* An import killed (SIGKILL, a crash) leaves its temporary bundle
+ * ".NAME.utm.tmp.XXXXXX" beside NAME.utm, possibly gigabytes. Each import
+ * holds a lock on its own for as long as it runs, so one that can be locked
+ * is dead; the age check covers the moment between mkdtemp and the lock. */
+#define STALE_IMPORT_AGE 60
+
+static void drop_stale_imports(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? xasprintf("%.*s", (int)(slash - path) + (slash == path), path) : xstrdup(".");
+	char *prefix = xasprintf(".%s.tmp.", slash ? slash + 1 : path);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!has_prefix(de->d_name, prefix) || strlen(de->d_name) != strlen(prefix) + 6)
+			continue;
+		char *p = path_join(dir, de->d_name);
+		struct stat st;
+		int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_mtime < time(NULL) - STALE_IMPORT_AGE &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			if (!vm_quiet)
+				vm_warnx("%s: removing what an import that was killed left", p);
+			rm_rf(p);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(prefix);
+	free(dir);
+}
 
 /* "TMP/vm.conf:3: x" -> "ARCHIVE: TOP/vm.conf:3: x" */
 static char *relabel(const char *msg, const char *tmp, const char *archive, const char *top)
@@ -1271,6 +1335,7 @@ static int new_identity(struct import_ctx *c, const char *tmp, const char *top, 
 	char *e = NULL;
 	const char *aname = strcmp(c->archive, "-") ? c->archive : "stdin";
 	int r = bundle_open_quiet(&b, tmp, &e);
+	bool opened = r == 0; /* a config that cannot be read is no bundle: refused */
 	if (r == 0) {
 		config_new_identity(&b.cfg);
 		r = bundle_save(&b, &e);
@@ -1278,7 +1343,7 @@ static int new_identity(struct import_ctx *c, const char *tmp, const char *top, 
 	}
 	if (r == 0)
 		return 0;
-	if (plist) {
+	if (plist && opened) {
 		/* a config.plist that cannot be written (UTM 3's, until upgraded):
 		 * the copy is still usable */
 		size_t n = strlen(tmp);
@@ -1380,6 +1445,9 @@ static void warn_on_import(struct import_ctx *c, const char *tmp)
 static int import_into(const char *tmp, void *arg)
 {
 	struct import_ctx *c = arg;
+	c->lock_fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->lock_fd >= 0)
+		flock(c->lock_fd, LOCK_EX);
 	/* bundle_create made a vm.conf and an empty Data/; the archive brings its own */
 	char *p = path_join(tmp, "vm.conf");
 	unlink(p);
@@ -1434,12 +1502,15 @@ static int import_into(const char *tmp, void *arg)
 
 int bundle_import(const char *archive, const char *path, int flags, char **err)
 {
-	struct import_ctx c = {.archive = archive, .path = path, .flags = flags};
+	struct import_ctx c = {.archive = archive, .path = path, .flags = flags, .lock_fd = -1};
+	drop_stale_imports(path);
 	struct vm_config placeholder;
 	config_init(&placeholder);
 	char *cerr = NULL;
 	int r = bundle_create(path, &placeholder, import_into, &c, &cerr);
 	config_free(&placeholder);
+	if (c.lock_fd >= 0)
+		close(c.lock_fd); /* after the rename: never unlocked under the temporary name */
 	if (r < 0) {
 		if (c.err) {
 			*err = c.err;

@@ -30,6 +30,10 @@ static char *strip_slashes(const char *p)
 
 char *bundle_find(const char *arg)
 {
+	if (strlen(arg) >= PATH_MAX) { /* not "no such bundle": no path can be that long */
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
 	char *p = strip_slashes(arg);
 	if (is_dir(p))
 		return p;
@@ -81,6 +85,10 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 	memset(b, 0, sizeof *b);
 	b->lock_fd = -1;
 	b->path = bundle_find(arg);
+	if (!b->path && errno == ENAMETOOLONG) {
+		*err = xasprintf("%.64s...: %s", arg, strerror(errno));
+		return -1;
+	}
 	if (!b->path) {
 		*err = xasprintf("%s: no such bundle%s", arg,
 				 strchr(arg, '/') || !getenv("VM_PATH") ? "" : " (searched $VM_PATH)");
@@ -100,11 +108,9 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 		b->conf_path = plist;
 		b->format = BUNDLE_PLIST;
 		size_t plen;
-		char *data = read_file(b->conf_path, &plen);
-		if (!data) {
-			*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+		char *data = read_regular_file(b->conf_path, CONFIG_PLIST_MAX, &plen, err);
+		if (!data)
 			goto fail;
-		}
 		int pr = config_parse_plist(&b->cfg, b->conf_path, data, plen, &b->plist_doc, &b->plist, err);
 		free(data);
 		if (pr < 0)
@@ -123,11 +129,9 @@ int bundle_open_flags(struct bundle *b, const char *arg, int flags, char **err)
 	}
 	free(plist);
 	size_t len;
-	char *text = read_file(b->conf_path, &len);
-	if (!text) {
-		*err = xasprintf("%s: %s", b->conf_path, strerror(errno));
+	char *text = read_regular_file(b->conf_path, CONFIG_VMCONF_MAX, &len, err);
+	if (!text)
 		goto fail;
-	}
 	if (strlen(text) != len) {
 		*err = xasprintf("%s: contains a NUL byte", b->conf_path);
 		free(text);
@@ -277,7 +281,7 @@ int bundle_upgrade(struct bundle *b, char **err)
 		goto out;
 	}
 	size_t vlen;
-	char *vdata = read_file(view, &vlen);
+	char *vdata = read_regular_file(view, CONFIG_PLIST_MAX, &vlen, NULL);
 	if (vdata) {
 		struct buf notes = {0};
 		config_plist_view_notes(vdata, vlen, &notes);
@@ -390,7 +394,9 @@ static bool path_under(const char *path, const char *dir)
 	return in;
 }
 
-int bundle_check_outside(const struct bundle *b, const char *path, char **err)
+/* allow: the allow_paths of the config in question (the bundle's, or one
+ * about to be saved). */
+static int check_outside(const struct bundle *b, const struct strv *allow, const char *path, char **err)
 {
 	/* Compare the file's real path, so a link or ".." cannot walk out of
 	 * an allowed folder; a missing file is judged by its name. */
@@ -403,8 +409,8 @@ int bundle_check_outside(const struct bundle *b, const char *path, char **err)
 		allowed = true;
 	for (size_t i = 0; ok && !allowed && i < b->allow.n; i++)
 		allowed = path_under(p, b->allow.v[i]);
-	for (size_t i = 0; ok && !allowed && i < b->cfg.allow_paths.n; i++)
-		allowed = b->cfg.allow_paths.v[i][0] == '/' && path_under(p, b->cfg.allow_paths.v[i]);
+	for (size_t i = 0; ok && !allowed && i < allow->n; i++)
+		allowed = allow->v[i][0] == '/' && path_under(p, allow->v[i]);
 	free(rb);
 	if (!allowed)
 		*err = xasprintf("%s: '%s' is outside the bundle (allow it: --allow-path, or the "
@@ -412,6 +418,11 @@ int bundle_check_outside(const struct bundle *b, const char *path, char **err)
 				 b->conf_path, path);
 	free(real);
 	return allowed ? 0 : -1;
+}
+
+int bundle_check_outside(const struct bundle *b, const char *path, char **err)
+{
+	return check_outside(b, &b->cfg.allow_paths, path, err);
 }
 
 char *bundle_resolve(const struct bundle *b, const char *name, char **err)
@@ -447,3 +458,40 @@ char *bundle_resolve(const struct bundle *b, const char *name, char **err)
 	return p;
 }
 
+int bundle_check_paths(const struct bundle *b, const struct vm_config *c, struct buf *errs)
+{
+	int n = 0;
+	struct strv keys = {0}, names = {0};
+	const char *single[] = {"kernel", c->kernel, "initrd", c->initrd, "bios", c->bios, "dtb", c->dtb};
+	for (size_t i = 0; i < sizeof single / sizeof *single; i += 2)
+		if (single[i + 1]) {
+			strv_push(&keys, single[i]);
+			strv_push(&names, single[i + 1]);
+		}
+	for (size_t i = 0; i < c->ndrives; i++)
+		if (c->drives[i].image) {
+			strv_pushf(&keys, "drive.%s.image", c->drives[i].id);
+			strv_push(&names, c->drives[i].image);
+		}
+	for (size_t i = 0; i < c->nshares; i++)
+		if (c->shares[i].path && c->shares[i].path[0] == '/') {
+			strv_pushf(&keys, "share.%s.path", c->shares[i].id);
+			strv_push(&names, c->shares[i].path);
+		}
+	for (size_t i = 0; i < names.n; i++) {
+		/* a relative name is checked by config_validate (no "..") */
+		if (names.v[i][0] != '/')
+			continue;
+		char *e = NULL;
+		if (check_outside(b, &c->allow_paths, names.v[i], &e) < 0) {
+			/* "FILE: 'PATH' is outside ...": name the key after the file */
+			const char *rest = strstr(e, ": '");
+			buf_printf(errs, "%s: %s:%s\n", b->conf_path, keys.v[i], rest ? rest + 1 : e);
+			n++;
+		}
+		free(e);
+	}
+	strv_free(&keys);
+	strv_free(&names);
+	return n;
+}

@@ -59,6 +59,10 @@ int bundle_create(const char *path, const struct vm_config *cfg,
  * under one of b->allow (--allow-path) or the config's allow_paths (symbolic
  * links followed first). Returns malloc'd path or NULL with *err. */
 char *bundle_resolve(const struct bundle *b, const char *name, char **err);
+/* bundle_resolve's checks on every file c names (drives, kernel, initrd,
+ * bios, dtb) and bundle_check_outside's on its absolute shared folders, as
+ * vm-run makes them: one line per problem to errs; returns their number. */
+int bundle_check_paths(const struct bundle *b, const struct vm_config *c, struct buf *errs);
 /* The check for an absolute host path (a shared folder): 0, or -1 with *err. */
 int bundle_check_outside(const struct bundle *b, const char *path, char **err);
 /* (Whether a bare/relative name stays inside: bundle_name_is_safe, util.h.) */

@@ -372,46 +372,51 @@ void config_new_identity(struct vm_config *c)
 	}
 }
 
-static void field_copy(void *dst, const void *src, const struct field *f)
+/* Field by field, as the table lists them: linear in the size of the model
+ * (a copy through vm.conf text costs libconfuse a search per section). */
+static void fields_copy(void *dst, const void *src, const struct field *fs)
 {
-	void *d = (char *)dst + f->offset;
-	const void *s = (const char *)src + f->offset;
-	switch (f->type) {
-	case FT_STR:
-	case FT_ENUM:
-		*(char **)d = *(char *const *)s ? xstrdup(*(char *const *)s) : NULL;
-		break;
-	case FT_LIST:
-		*(struct strv *)d = (struct strv){0};
-		strv_copy(d, s);
-		break;
-	case FT_INT:
-	case FT_MIB:
-		*(int64_t *)d = *(const int64_t *)s;
-		break;
-	case FT_BOOL:
-		*(bool *)d = *(const bool *)s;
-		break;
+	for (const struct field *f = fs; f->key; f++) {
+		void *d = (char *)dst + f->offset;
+		const void *s = (const char *)src + f->offset;
+		switch (f->type) {
+		case FT_STR:
+		case FT_ENUM:
+			*(char **)d = *(char *const *)s ? xstrdup(*(char *const *)s) : NULL;
+			break;
+		case FT_LIST:
+			strv_copy(d, s);
+			break;
+		case FT_INT:
+		case FT_MIB:
+			*(int64_t *)d = *(const int64_t *)s;
+			break;
+		case FT_BOOL:
+			*(bool *)d = *(const bool *)s;
+			break;
+		}
 	}
 }
 
-/* Field by field through the table, as every other walk of the model. */
 void config_copy(struct vm_config *dst, const struct vm_config *src)
 {
 	config_init(dst);
-	for (const struct field *f = config_sections[SEC_TOP].fields; f->key; f++)
-		field_copy(dst, src, f);
+	fields_copy(dst, src, config_sections[SEC_TOP].fields);
 	for (int k = SEC_DRIVE; k < SEC_COUNT; k++) {
 		const struct section_desc *sd = &config_sections[k];
 		size_t n = config_section_count(src, k);
+		if (!n)
+			continue;
+		char *arr = xcalloc(n, sd->elem_size);
 		for (size_t i = 0; i < n; i++) {
-			const void *from = config_section_elem(src, k, i);
-			void *to = sec_add(dst, k, *(char *const *)from);
-			for (const struct field *f = sd->fields; f->key; f++)
-				field_copy(to, from, f);
+			const void *e = config_section_elem(src, k, i);
+			*(char **)(arr + i * sd->elem_size) = xstrdup(*(char *const *)e);
+			fields_copy(arr + i * sd->elem_size, e, sd->fields);
 		}
+		*sec_array(dst, sd) = arr;
+		*sec_count(dst, sd) = n;
 	}
-	dst->source = src->source ? xstrdup(src->source) : NULL;
+	dst->source = xstrdup(src->source ? src->source : "(copy)");
 }
 
 /* ---- key paths ---- */

@@ -174,6 +174,12 @@ char *config_new_id(const struct vm_config *c, enum section_kind kind, const cha
  * allow_paths, once, so a run may use it. */
 void config_allow_path(struct vm_config *c, const char *path);
 
+/* The largest vm.conf and config.plist bundle_open reads: a larger file is
+ * refused unread (libconfuse takes seconds over a value of megabytes).
+ * config_parse_plist refuses a larger document too. */
+#define CONFIG_VMCONF_MAX (1u << 20)
+#define CONFIG_PLIST_MAX (32u << 20)
+
 /* Codecs. vm.conf (libconfuse): errors are "FILE:LINE: message". */
 int config_parse_vmconf(struct vm_config *c, const char *path, const char *text, char **err);
 char *config_format_vmconf(const struct vm_config *c);

@@ -105,10 +105,60 @@ static const struct libplist_fns *libplist(void)
 
 /* ---- reading helpers: typed access with key paths in errors ---- */
 
+/* The drive ids taken so far: a hash set, so that reading n drives costs n
+ * look-ups, not n^2 string compares (config_drive searches a list). */
+struct idset {
+	const char **v; /* borrowed from the model */
+	size_t n, cap;  /* cap: 0 or a power of two */
+};
+
+static size_t id_hash(const char *s)
+{
+	size_t h = 1469598103934665603u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+static bool idset_has(const struct idset *set, const char *id)
+{
+	if (!set->cap)
+		return false;
+	for (size_t i = id_hash(id) & (set->cap - 1); set->v[i]; i = (i + 1) & (set->cap - 1))
+		if (!strcmp(set->v[i], id))
+			return true;
+	return false;
+}
+
+static void idset_put(const char **v, size_t cap, const char *id)
+{
+	size_t i = id_hash(id) & (cap - 1);
+	while (v[i])
+		i = (i + 1) & (cap - 1);
+	v[i] = id;
+}
+
+static void idset_add(struct idset *set, const char *id)
+{
+	if (2 * (set->n + 1) > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		const char **v = xcalloc(cap, sizeof *v);
+		for (size_t i = 0; i < set->cap; i++)
+			if (set->v[i])
+				idset_put(v, cap, set->v[i]);
+		free(set->v);
+		set->v = v;
+		set->cap = cap;
+	}
+	idset_put(set->v, set->cap, id);
+	set->n++;
+}
+
 struct rd {
 	const char *path; /* file name for messages */
 	char *err;        /* first error */
 	struct plist_meta *meta;
+	struct idset drive_ids;
 };
 
 static void rd_fail(struct rd *r, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -193,7 +243,8 @@ static bool get_int(struct rd *r, plist_t d, const char *kp, const char *key, bo
 	return true;
 }
 
-/* Integers from a plist are unsigned 64-bit; the model's fields have ranges
+/* Integers from a plist are 64-bit (libplist keeps -1 as 2^64-1: shown
+ * signed, as written); the model's fields have ranges
  * (config.c), and a value outside one would not survive a copy through
  * vm.conf. CPUCount is clamped to the model's 1024; the rest are errors. */
 static void set_cpus(struct vm_config *c, int64_t v)
@@ -204,7 +255,7 @@ static void set_cpus(struct vm_config *c, int64_t v)
 static void set_memory(struct rd *r, struct vm_config *c, const char *kp, int64_t v)
 {
 	if (v < 1 || v > (16LL << 20))
-		rd_fail(r, kp, "%llu MiB is out of range", (unsigned long long)v);
+		rd_fail(r, kp, "%lld MiB is out of range", (long long)v);
 	else
 		c->memory = v;
 }
@@ -279,13 +330,24 @@ static char *drive_id_of(const char *ident)
 /* An id for a drive whose own name cannot be used: "PREFIXi", or when a
  * named drive took that, the first free "PREFIXn" (ids must be unique, or the
  * model does not survive a copy through vm.conf). */
-static char *fallback_drive_id(const struct vm_config *c, const char *prefix, unsigned i)
+static char *fallback_drive_id(const struct rd *r, const char *prefix, unsigned i)
 {
 	char *id = xasprintf("%s%u", prefix, i);
-	if (!config_drive(c, id))
+	if (!idset_has(&r->drive_ids, id))
 		return id;
-	free(id);
-	return config_new_id(c, SEC_DRIVE, prefix);
+	for (unsigned k = 0;; k++) {
+		free(id);
+		id = xasprintf("%s%u", prefix, k);
+		if (!idset_has(&r->drive_ids, id))
+			return id;
+	}
+}
+
+static struct vm_drive *add_drive(struct rd *r, struct vm_config *c, const char *id)
+{
+	struct vm_drive *vd = config_add_drive(c, id);
+	idset_add(&r->drive_ids, vd->id);
+	return vd;
 }
 
 static const char *const ten_sections[] = {"Information", "System", "QEMU", "Input", "Sharing",
@@ -345,7 +407,7 @@ static void decode_qemu(struct rd *r, plist_t root, struct vm_config *c)
 		set_memory(r, c, "System.MemorySize", v);
 	if (get_int(r, sys, "System", "JITCacheSize", false, &v)) {
 		if ((uint64_t)v > (1 << 20))
-			rd_fail(r, "System.JITCacheSize", "%llu MiB is out of range", (unsigned long long)v);
+			rd_fail(r, "System.JITCacheSize", "%lld MiB is out of range", (long long)v);
 		else
 			c->tcg_tb_size = v;
 	}
@@ -432,13 +494,14 @@ static void decode_qemu(struct rd *r, plist_t root, struct vm_config *c)
 			break;
 		}
 		char *id = drive_id_of(ident);
-		if (!config_id_valid(id) || config_drive(c, id)) {
-			rd_fail(r, kp, "Identifier: '%s' is %s", ident, config_drive(c, id) ? "used twice" : "not a usable id");
+		if (!config_id_valid(id) || idset_has(&r->drive_ids, id)) {
+			rd_fail(r, kp, "Identifier: '%s' is %s", ident,
+				idset_has(&r->drive_ids, id) ? "used twice" : "not a usable id");
 			free(id);
 			free(kp);
 			break;
 		}
-		struct vm_drive *vd = config_add_drive(c, id);
+		struct vm_drive *vd = add_drive(r, c, id);
 		free(id);
 		set_str(&vd->image, img);
 		vd->removable = !img;
@@ -632,11 +695,11 @@ static void decode_apple(struct rd *r, plist_t root, struct vm_config *c)
 		}
 		const char *ident = get_str(r, d, kp, "Identifier", false);
 		char *id = ident ? drive_id_of(ident) : NULL;
-		if (!id || !config_id_valid(id) || config_drive(c, id)) {
+		if (!id || !config_id_valid(id) || idset_has(&r->drive_ids, id)) {
 			free(id);
-			id = fallback_drive_id(c, "disk", i);
+			id = fallback_drive_id(r, "disk", i);
 		}
-		struct vm_drive *vd = config_add_drive(c, id);
+		struct vm_drive *vd = add_drive(r, c, id);
 		free(id);
 		set_str(&vd->image, get_str(r, d, kp, "ImageName", false));
 		vd->removable = !vd->image;
@@ -778,11 +841,11 @@ static void decode_legacy(struct rd *r, plist_t root, struct vm_config *c)
 		}
 		char *id = name && config_id_valid(name) && isalpha((unsigned char)name[0]) ? xstrdup(name)
 											    : xasprintf("drive%u", i);
-		if (config_drive(c, id)) {
+		if (idset_has(&r->drive_ids, id)) {
 			free(id);
-			id = fallback_drive_id(c, "drive", i);
+			id = fallback_drive_id(r, "drive", i);
 		}
-		struct vm_drive *vd = config_add_drive(c, id);
+		struct vm_drive *vd = add_drive(r, c, id);
 		free(id);
 		bool attached = !strcmp(type, "disk") || !strcmp(type, "cd");
 		if (!removable || !attached)
@@ -854,6 +917,7 @@ static int decode(struct vm_config *c, const char *path, plist_t root, struct pl
 	} else {
 		rd_fail(&r, "Backend", "'%s' is not one of: QEMU, Apple", backend);
 	}
+	free(r.drive_ids.v);
 	if (!r.err)
 		extract_append(c);
 	if (r.err) {
@@ -921,6 +985,180 @@ static char *dup_key(plist_t n)
 	return found;
 }
 
+/* ---- nesting ----
+ * libplist (2.2) reads a binary plist, and frees, copies and writes any
+ * document, by recursion: a document nested 50,000 deep overflows the
+ * stack. A UTM configuration is 4 levels deep, so anything past
+ * PLIST_MAX_DEPTH is refused before libplist sees it. */
+#define PLIST_MAX_DEPTH 128
+
+/* XML: the depth of <dict> and <array> elements. Comments, CDATA, <?...?>
+ * and <!DOCTYPE> are skipped as libplist skips them; libplist checks that
+ * every closing tag matches its opening one, so counting is enough. */
+static int xml_depth(const char *s, size_t len)
+{
+	const char *end = s + len;
+	int depth = 0, max = 0;
+	for (const char *p = memchr(s, '<', len); p; p = p < end ? memchr(p, '<', (size_t)(end - p)) : NULL) {
+		size_t rest = (size_t)(end - p);
+		const char *close = NULL;
+		if (rest >= 4 && !memcmp(p, "<!--", 4))
+			close = memmem(p + 4, rest - 4, "-->", 3);
+		else if (rest >= 9 && !memcmp(p, "<![CDATA[", 9))
+			close = memmem(p + 9, rest - 9, "]]>", 3);
+		else if (rest >= 2 && (p[1] == '?' || p[1] == '!'))
+			close = memchr(p, '>', rest);
+		else if ((rest >= 6 && !memcmp(p, "<dict", 5) && strchr(" \t\r\n>", p[5])) ||
+			 (rest >= 7 && !memcmp(p, "<array", 6) && strchr(" \t\r\n>", p[6]))) {
+			const char *gt = memchr(p, '>', rest);
+			if (gt && gt[-1] != '/' && ++depth > max)
+				max = depth;
+		} else if ((rest >= 7 && !memcmp(p, "</dict", 6)) || (rest >= 8 && !memcmp(p, "</array", 7))) {
+			if (depth > 0)
+				depth--;
+		}
+		if (close)
+			p = close + 1;
+		else if (p[0] == '<' && rest >= 2 && (p[1] == '?' || p[1] == '!'))
+			return max; /* unterminated: libplist refuses it */
+		else
+			p++;
+	}
+	return max;
+}
+
+/* Binary ("bplist00"): the depth of containers (arrays, sets, dicts) from
+ * the top object, walked without recursion; every object's height is
+ * computed once, so shared objects cost nothing more. -1 for a cycle.
+ * Anything malformed counts as shallow: libplist refuses it. */
+static uint64_t be_uint(const unsigned char *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct bplist {
+	const unsigned char *d;
+	size_t len, trailer;
+	unsigned off_size, ref_size;
+	uint64_t nobj, off_table;
+};
+
+/* The children of object i: *refs and *n (dicts: keys then values). */
+static bool bplist_children(const struct bplist *b, uint64_t i, const unsigned char **refs, uint64_t *n)
+{
+	*n = 0;
+	if (i >= b->nobj || b->off_table + (i + 1) * b->off_size > b->trailer)
+		return false;
+	uint64_t off = be_uint(b->d + b->off_table + i * b->off_size, b->off_size);
+	if (off >= b->trailer)
+		return false;
+	unsigned char m = b->d[off];
+	unsigned kind = m >> 4;
+	if (kind != 0xA && kind != 0xC && kind != 0xD)
+		return true;
+	uint64_t count = m & 0xF, pos = off + 1;
+	if (count == 0xF) {
+		if (pos >= b->trailer || b->d[pos] >> 4 != 1 || (b->d[pos] & 0xF) > 3)
+			return false;
+		unsigned w = 1u << (b->d[pos] & 0xF);
+		if (pos + 1 + w > b->trailer)
+			return false;
+		count = be_uint(b->d + pos + 1, w);
+		pos += 1 + w;
+	}
+	if (kind == 0xD)
+		count *= 2;
+	if (count > b->trailer / b->ref_size || pos + count * b->ref_size > b->trailer)
+		return false;
+	*refs = b->d + pos;
+	*n = count;
+	return true;
+}
+
+static int bplist_depth(const unsigned char *d, size_t len)
+{
+	struct bplist b = {.d = d, .len = len};
+	if (len < 8 + 32)
+		return 0;
+	const unsigned char *t = d + len - 32;
+	b.trailer = len - 32;
+	b.off_size = t[6];
+	b.ref_size = t[7];
+	b.nobj = be_uint(t + 8, 8);
+	uint64_t top = be_uint(t + 16, 8);
+	b.off_table = be_uint(t + 24, 8);
+	if (!b.off_size || b.off_size > 8 || !b.ref_size || b.ref_size > 8 || top >= b.nobj ||
+	    b.off_table >= b.trailer || b.nobj > (b.trailer - b.off_table) / b.off_size)
+		return 0;
+	/* height[i]: 0 not seen, -1 on the current path, else 1 + the tallest child */
+	short *height = xcalloc(b.nobj, sizeof *height);
+	struct frame {
+		uint64_t obj, next, n;
+		const unsigned char *refs;
+	} *stack = xcalloc(PLIST_MAX_DEPTH + 2, sizeof *stack);
+	int sp = 0, result = 0;
+	stack[0] = (struct frame){.obj = top};
+	height[top] = -1;
+	if (!bplist_children(&b, top, &stack[0].refs, &stack[0].n))
+		goto out;
+	while (sp >= 0) {
+		struct frame *f = &stack[sp];
+		if (f->next < f->n) {
+			uint64_t c = be_uint(f->refs + f->next++ * b.ref_size, b.ref_size);
+			if (c >= b.nobj)
+				goto out;
+			if (height[c] == -1) {
+				result = -1; /* a cycle */
+				goto out;
+			}
+			if (height[c])
+				continue;
+			if (sp + 1 > PLIST_MAX_DEPTH) {
+				result = PLIST_MAX_DEPTH + 1;
+				goto out;
+			}
+			stack[++sp] = (struct frame){.obj = c};
+			height[c] = -1;
+			if (!bplist_children(&b, c, &stack[sp].refs, &stack[sp].n))
+				goto out;
+			continue;
+		}
+		int h = 1;
+		for (uint64_t k = 0; k < f->n; k++) {
+			int ch = height[be_uint(f->refs + k * b.ref_size, b.ref_size)];
+			if (ch + 1 > h)
+				h = ch + 1;
+		}
+		height[f->obj] = h;
+		sp--;
+	}
+	result = height[top];
+out:
+	free(height);
+	free(stack);
+	return result;
+}
+
+/* 0 if data (XML or binary) nests at most PLIST_MAX_DEPTH deep, else -1
+ * with *err naming path. */
+static int check_nesting(const char *path, const char *data, size_t len, char **err)
+{
+	int depth = len >= 8 && !memcmp(data, "bplist00", 8) ? bplist_depth((const unsigned char *)data, len)
+							      : xml_depth(data, len);
+	if (depth < 0) {
+		vm_set_err(err, "%s: not a valid property list (an array or dictionary contains itself)", path);
+		return -1;
+	}
+	if (depth > PLIST_MAX_DEPTH) {
+		vm_set_err(err, "%s: arrays and dictionaries nested more than %d deep", path, PLIST_MAX_DEPTH);
+		return -1;
+	}
+	return 0;
+}
+
 int config_parse_plist(struct vm_config *c, const char *path, const char *data, size_t len, void **doc,
 		       struct plist_meta *meta, char **err)
 {
@@ -929,7 +1167,13 @@ int config_parse_plist(struct vm_config *c, const char *path, const char *data, 
 	memset(meta, 0, sizeof *meta);
 	if (config_plist_load(err) < 0)
 		return -1;
-	if (len > UINT32_MAX || (plist_from_memory(data, (uint32_t)len, &root), !root)) {
+	if (len > CONFIG_PLIST_MAX) {
+		*err = xasprintf("%s: larger than %u MiB", path, CONFIG_PLIST_MAX >> 20);
+		return -1;
+	}
+	if (check_nesting(path, data, len, err) < 0)
+		return -1;
+	if (plist_from_memory(data, (uint32_t)len, &root), !root) {
 		*err = xasprintf("%s: not a valid property list (truncated or malformed XML?)", path);
 		return -1;
 	}
@@ -1180,7 +1424,38 @@ static void update_drives(struct wr *w, plist_t root, const struct vm_config *ol
 	}
 }
 
+/* The nets config.plist holds: user-mode ones. Mode none is no entry at all
+ * (UTM's "no network" is an empty Network array; an entry must have a Mode);
+ * other modes have no place (unmappable: an error, or left out). */
+static struct vm_config plist_nets_of(struct wr *w, const struct vm_config *c, bool report)
+{
+	struct vm_config v = *c; /* shallow: only nets and nnets differ */
+	v.nets = xcalloc(c->nnets + 1, sizeof *v.nets);
+	v.nnets = 0;
+	for (size_t i = 0; i < c->nnets; i++) {
+		const char *m = c->nets[i].mode;
+		if (!m || !strcmp(m, "user")) {
+			v.nets[v.nnets++] = c->nets[i];
+		} else if (report && strcmp(m, "none")) {
+			char *key = xasprintf("net.%s", c->nets[i].id);
+			unmappable(w, key, "config.plist only has user-mode (Emulated) networking here");
+			free(key);
+		}
+	}
+	return v;
+}
+
+static void update_nets_mapped(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c);
+
 static void update_nets(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
+{
+	struct vm_config o = plist_nets_of(w, old, false), n = plist_nets_of(w, c, true);
+	update_nets_mapped(w, root, &o, &n);
+	free(o.nets);
+	free(n.nets);
+}
+
+static void update_nets_mapped(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
 {
 	plist_t arr = dict_child(root, "Network", PLIST_ARRAY);
 	/* old nets are Network[j] in order; remove the gone ones from the end */
@@ -1285,7 +1560,39 @@ static void update_nets(struct wr *w, plist_t root, const struct vm_config *old,
 	}
 }
 
+/* The serial ports config.plist holds: socket (Terminal) and pty (Ptty).
+ * Mode none is no entry; others have no place (unmappable), as for nets:
+ * an entry without a Mode is one UTM refuses. */
+static struct vm_config plist_serials_of(struct wr *w, const struct vm_config *c, bool report)
+{
+	struct vm_config v = *c; /* shallow: only serials and nserials differ */
+	v.serials = xcalloc(c->nserials + 1, sizeof *v.serials);
+	v.nserials = 0;
+	for (size_t i = 0; i < c->nserials; i++) {
+		const char *m = c->serials[i].mode;
+		if (!m || !strcmp(m, "socket") || !strcmp(m, "pty")) {
+			v.serials[v.nserials++] = c->serials[i];
+		} else if (report && strcmp(m, "none")) {
+			char *key = xasprintf("serial.%s", c->serials[i].id);
+			unmappable(w, key, "config.plist serial ports are Terminal (socket) or Ptty (pty)");
+			free(key);
+		}
+	}
+	return v;
+}
+
+static void update_serials_mapped(struct wr *w, plist_t root, const struct vm_config *old,
+				  const struct vm_config *c);
+
 static void update_serials(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
+{
+	struct vm_config o = plist_serials_of(w, old, false), n = plist_serials_of(w, c, true);
+	update_serials_mapped(w, root, &o, &n);
+	free(o.serials);
+	free(n.serials);
+}
+
+static void update_serials_mapped(struct wr *w, plist_t root, const struct vm_config *old, const struct vm_config *c)
 {
 	plist_t arr = dict_child(root, "Serial", PLIST_ARRAY);
 	bool same_ids = old->nserials <= c->nserials;
@@ -1542,7 +1849,7 @@ void config_plist_free(void *doc)
 void config_plist_view_notes(const char *data, size_t len, struct buf *out)
 {
 	plist_t root = NULL;
-	if (config_plist_load(NULL) < 0 || len > UINT32_MAX ||
+	if (config_plist_load(NULL) < 0 || len > CONFIG_PLIST_MAX || check_nesting("view.plist", data, len, NULL) < 0 ||
 	    (plist_from_memory(data, (uint32_t)len, &root), !root))
 		return;
 	const char *keys[] = {"RemovableDrivesPath", "RemovableDrives", "SharedDirectoryPath", "SharedDirectory"};

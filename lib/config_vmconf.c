@@ -98,6 +98,91 @@ static void store_fields(void *base, const struct field *fs, cfg_t *sec)
 	}
 }
 
+/* libconfuse replaces ${VAR} (and ${VAR:-default}) with the environment in
+ * double-quoted strings and at the start of a bare word, and has no flag to
+ * turn that off. A config must mean what it says (and a secret in the
+ * environment must not end up in a file the next write makes), so before
+ * parsing: "...${..." becomes "...\044{..." (an octal escape for the same
+ * '$'), and a bare ${...} becomes the single-quoted '${...}'. The lexer's
+ * states are followed (comments, both quotes, bare words) so nothing else
+ * changes, line numbers included. It also counts the braces (sections and
+ * lists) outside strings and comments. */
+/* libconfuse looks for a section's title among all those before it: n
+ * sections cost n^2/2 compares. Real configurations have a few dozen. */
+#define CONFIG_VMCONF_MAX_BRACES 4096
+
+static char *literal_dollars(const char *text, size_t *braces)
+{
+	bool dollars = strstr(text, "${");
+	*braces = 0;
+	struct buf b = {0};
+	enum { TOP, WORD, DQ, SQ, LINE_COMMENT, BLOCK_COMMENT } st = TOP;
+	for (const char *p = text; *p; p++) {
+		switch (st) {
+		case TOP:
+		case WORD:
+			if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+				st = LINE_COMMENT;
+			} else if (p[0] == '/' && p[1] == '*') {
+				st = BLOCK_COMMENT;
+				buf_add(&b, p++, 1);
+			} else if (*p == '"') {
+				st = DQ;
+			} else if (*p == '\'') {
+				st = SQ;
+			} else if (st == TOP && p[0] == '$' && p[1] == '{') {
+				const char *end = strchr(p, '}');
+				if (end) {
+					buf_puts(&b, "'");
+					for (; p <= end; p++) {
+						if (*p == '\\' || *p == '\'')
+							buf_puts(&b, "\\");
+						buf_add(&b, p, 1);
+					}
+					buf_puts(&b, "'");
+					p--;
+					continue;
+				}
+				st = WORD;
+			} else {
+				*braces += *p == '{';
+				st = strchr(" \t\n\r={}()+,*", *p) ? TOP : WORD;
+			}
+			break;
+		case DQ:
+			if (*p == '\\' && p[1]) {
+				buf_add(&b, p++, 1);
+			} else if (*p == '"') {
+				st = TOP;
+			} else if (p[0] == '$' && p[1] == '{') {
+				buf_puts(&b, "\\044");
+				continue;
+			}
+			break;
+		case SQ:
+			if (*p == '\\' && (p[1] == '\\' || p[1] == '\''))
+				buf_add(&b, p++, 1);
+			else if (*p == '\'')
+				st = TOP;
+			break;
+		case LINE_COMMENT:
+			if (*p == '\n')
+				st = TOP;
+			break;
+		case BLOCK_COMMENT:
+			if (p[0] == '*' && p[1] == '/') {
+				buf_add(&b, p++, 1);
+				st = TOP;
+			}
+			break;
+		}
+		buf_add(&b, p, 1);
+	}
+	if (!dollars) /* nothing to change: parse the text itself */
+		buf_free(&b);
+	return b.s;
+}
+
 int config_parse_vmconf(struct vm_config *c, const char *path, const char *text, char **err)
 {
 	cfg_opt_t *sec_opts[SEC_COUNT] = {0};
@@ -120,7 +205,14 @@ int config_parse_vmconf(struct vm_config *c, const char *path, const char *text,
 	parse_path = path;
 	cfg_t *cfg = cfg_init(top, CFGF_NONE);
 	cfg_set_error_function(cfg, collect_error);
-	int r = cfg_parse_buf(cfg, text);
+	size_t braces;
+	char *literal = literal_dollars(text, &braces);
+	int r = CFG_PARSE_ERROR;
+	if (braces > CONFIG_VMCONF_MAX_BRACES)
+		buf_printf(&errs, "%s: more than %d sections and lists", path, CONFIG_VMCONF_MAX_BRACES);
+	else
+		r = cfg_parse_buf(cfg, literal ? literal : text);
+	free(literal);
 	if (r == CFG_SUCCESS) {
 		config_init(c);
 		store_fields(c, config_sections[SEC_TOP].fields, cfg);

@@ -28,11 +28,18 @@
 /* A tool that never reads events must not grow without bound: past this the
  * oldest queued events are dropped. */
 #define QMP_MAX_EVENTS 4096
+/* ... and past this many bytes of them (as read: their objects take a few
+ * times more), a peer sending large events faster than they are read. */
+#define QMP_MAX_EVENT_BYTES (16u << 20)
+/* One message: QEMU's own replies are far below this; a peer sending an
+ * endless value (a greeting with no end) breaks the connection here. */
+#define QMP_MAX_MESSAGE (16u << 20)
 #define QMP_READ_CHUNK 65536
 
 struct msg {
 	long id; /* replies and requests */
 	struct json_object *obj;
+	size_t size; /* events: bytes on the wire */
 	unsigned flags; /* requests: PEND_* */
 };
 
@@ -52,6 +59,12 @@ struct qmp {
 	int timeout_ms; /* for sends, which have no timeout of their own */
 	json_tokener *tok;
 	bool partial; /* the tokener holds part of a message */
+	size_t msg_bytes;   /* bytes fed since the last complete message */
+	size_t event_bytes; /* sum of the queued events' sizes */
+	/* UTF-8 check of the stream, across reads: continuation bytes still
+	 * due, and the range the next one must be in */
+	unsigned utf8_need;
+	unsigned char utf8_lo, utf8_hi;
 	struct json_object *greeting;
 	long next_id;
 	bool ordered; /* no ids on the wire: replies are matched by order */
@@ -160,7 +173,13 @@ static void set_broken(struct qmp *q, const char *fmt, ...)
 }
 
 /* Sort one complete message. Takes ownership of obj. */
-static void dispatch(struct qmp *q, struct json_object *obj)
+static struct json_object *event_take(struct qmp *q, size_t i)
+{
+	q->event_bytes -= q->events.v[q->events.head + i].size;
+	return msgq_take(&q->events, i);
+}
+
+static void dispatch(struct qmp *q, struct json_object *obj, size_t size)
 {
 	struct json_object *v;
 
@@ -176,9 +195,12 @@ static void dispatch(struct qmp *q, struct json_object *obj)
 		return;
 	}
 	if (json_object_object_get_ex(obj, "event", &v) && json_object_is_type(v, json_type_string)) {
-		if (msgq_len(&q->events) >= QMP_MAX_EVENTS)
-			json_object_put(msgq_take(&q->events, 0));
+		while (msgq_len(&q->events) &&
+		       (msgq_len(&q->events) >= QMP_MAX_EVENTS || q->event_bytes + size > QMP_MAX_EVENT_BYTES))
+			json_object_put(event_take(q, 0));
 		msgq_push(&q->events, 0, obj);
+		q->events.v[q->events.n - 1].size = size;
+		q->event_bytes += size;
 		return;
 	}
 	if (!json_object_object_get_ex(obj, "return", NULL) &&
@@ -218,11 +240,54 @@ static void dispatch(struct qmp *q, struct json_object *obj)
 		msgq_push(&q->replies, id, obj);
 }
 
+/* JSON is UTF-8 (json-c does not check, and its own check fails on a
+ * character split between reads): bytes that are not would make what
+ * vm-qmp prints not JSON. */
+static bool utf8_ok(struct qmp *q, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (q->utf8_need) {
+			if (c < q->utf8_lo || c > q->utf8_hi)
+				return false;
+			q->utf8_lo = 0x80;
+			q->utf8_hi = 0xbf;
+			q->utf8_need--;
+			continue;
+		}
+		if (c < 0x80)
+			continue;
+		q->utf8_lo = 0x80;
+		q->utf8_hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf)
+			q->utf8_need = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			q->utf8_need = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			q->utf8_need = 3;
+		else
+			return false;
+		if (c == 0xe0)
+			q->utf8_lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			q->utf8_hi = 0x9f; /* surrogates */
+		else if (c == 0xf0)
+			q->utf8_lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			q->utf8_hi = 0x8f; /* past U+10FFFF */
+	}
+	return true;
+}
+
 /* Feed bytes to the tokener, dispatching each complete message. */
 static int feed(struct qmp *q, const char *p, size_t n)
 {
 	if (memchr(p, '\0', n)) {
 		set_broken(q, "invalid JSON from QMP peer: NUL byte");
+		return -1;
+	}
+	if (!utf8_ok(q, (const unsigned char *)p, n)) {
+		set_broken(q, "invalid JSON from QMP peer: not UTF-8");
 		return -1;
 	}
 	while (n > 0) {
@@ -231,9 +296,16 @@ static int feed(struct qmp *q, const char *p, size_t n)
 		enum json_tokener_error jerr = json_tokener_get_error(q->tok);
 		size_t used = json_tokener_get_parse_end(q->tok);
 		if (obj) {
+			size_t size = q->msg_bytes + used;
 			q->partial = false;
-			dispatch(q, obj);
+			q->msg_bytes = 0;
+			dispatch(q, obj, size);
 		} else if (jerr == json_tokener_continue) {
+			q->msg_bytes += used;
+			if (q->msg_bytes > QMP_MAX_MESSAGE) {
+				set_broken(q, "a message from the QMP peer is longer than %u MiB", QMP_MAX_MESSAGE >> 20);
+				return -1;
+			}
 			/* whitespace between messages is not a partial message */
 			for (size_t k = 0; k < used && !q->partial; k++)
 				if (!strchr(" \t\r\n", p[k]))
@@ -546,7 +618,7 @@ int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct json_
 		/* from the front every time: a full queue drops its head */
 		for (size_t i = 0; i < msgq_len(&q->events); i++) {
 			if (event_is(q->events.v[q->events.head + i].obj, name)) {
-				*ev = msgq_take(&q->events, i);
+				*ev = event_take(q, i);
 				return 1;
 			}
 		}

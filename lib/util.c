@@ -14,13 +14,23 @@
 int vm_verbose;
 bool vm_quiet;
 
+/* Messages name bundles, files and entries the user (or an archive) chose:
+ * their control characters are escaped (buf_put_printable), newlines
+ * kept, so a multi-line message stays one. */
 static void vwarn_common(const char *fmt, va_list ap, int errnum)
 {
-	fprintf(stderr, "%s: ", getprogname());
-	vfprintf(stderr, fmt, ap);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	struct buf b = {0};
+	buf_printf(&b, "%s: ", getprogname());
+	buf_put_printable(&b, msg ? msg : fmt, true);
 	if (errnum)
-		fprintf(stderr, ": %s", strerror(errnum));
-	fputc('\n', stderr);
+		buf_printf(&b, ": %s", strerror(errnum));
+	buf_puts(&b, "\n");
+	fputs(b.s, stderr);
+	buf_free(&b);
+	free(msg);
 }
 
 void vm_warnx(const char *fmt, ...)
@@ -200,6 +210,46 @@ void buf_free(struct buf *b)
 	free(b->s);
 	b->s = NULL;
 	b->len = b->cap = 0;
+}
+
+/* The length of the UTF-8 sequence at s (1..4), or 0 if it is not one (or
+ * encodes a C1 control, U+0080..U+009F, which terminals may obey). */
+static size_t utf8_printable_len(const unsigned char *s)
+{
+	if (s[0] < 0x80)
+		return 1;
+	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+	if (!n || (n == 2 && s[0] == 0xc2 && s[1] < 0xa0))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+	    (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+		return 0; /* overlong, surrogate, past U+10FFFF */
+	return n;
+}
+
+void buf_put_printable(struct buf *b, const char *s, bool keep_newlines)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_printable_len(p);
+		if (n == 1 && (*p < 0x20 || *p == 0x7f) && !(keep_newlines && *p == '\n'))
+			n = 0;
+		if (n) {
+			buf_add(b, (const char *)p, n);
+			p += n;
+		} else {
+			buf_printf(b, "\\x%02x", *p++);
+		}
+	}
+}
+
+char *str_printable(const char *s)
+{
+	struct buf b = {0};
+	buf_put_printable(&b, s, false);
+	return b.s ? b.s : xstrdup("");
 }
 
 int parse_size(const char *s, uint64_t default_unit, uint64_t *bytes)
@@ -390,6 +440,57 @@ char *read_file(const char *path, size_t *lenp)
 	if (lenp)
 		*lenp = b.len;
 	return b.s;
+}
+
+char *read_regular_file(const char *path, size_t max, size_t *lenp, char **err)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0) {
+		vm_set_err(err, "%s: %s", path, errno == ELOOP ? "is a symbolic link, not a file" : strerror(errno));
+		return NULL;
+	}
+	const char *why = fstat(fd, &st) < 0	 ? strerror(errno)
+			  : !S_ISREG(st.st_mode)	 ? "not a regular file"
+			  : (uint64_t)st.st_size > max ? "too large"
+						       : NULL;
+	if (why) {
+		if (!strcmp(why, "too large"))
+			vm_set_err(err, "%s: larger than %zu bytes", path, max);
+		else
+			vm_set_err(err, "%s: %s", path, why);
+		close(fd);
+		return NULL;
+	}
+	char *data = xmalloc((size_t)st.st_size + 1);
+	size_t len = 0;
+	for (;;) {
+		/* up to one byte past max, to see a file that grew */
+		ssize_t n = read(fd, data + len, (size_t)st.st_size + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			vm_set_err(err, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(data);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > (size_t)st.st_size) {
+			vm_set_err(err, "%s: changed while being read", path);
+			close(fd);
+			free(data);
+			return NULL;
+		}
+	}
+	close(fd);
+	data[len] = '\0';
+	if (lenp)
+		*lenp = len;
+	return data;
 }
 
 int mkdir_p(const char *path, mode_t mode)

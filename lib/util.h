@@ -59,6 +59,12 @@ void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(struct buf *b);
 
+/* Text fit for a terminal: control characters (C0, DEL, C1) and bytes that
+ * are not UTF-8 become \xHH, so a name cannot move the cursor or retitle
+ * the window. keep_newlines: '\n' stays (a multi-line message). */
+void buf_put_printable(struct buf *b, const char *s, bool keep_newlines);
+char *str_printable(const char *s); /* malloc'd */
+
 /* Sizes: "512", "512M", "2G", "1.5G", "4096K", "1T"; result in bytes.
  * Bare numbers are in default_unit bytes (1 for bytes, 1<<20 for MiB). */
 int parse_size(const char *s, uint64_t default_unit, uint64_t *bytes);
@@ -74,6 +80,10 @@ void shell_quote(struct buf *b, const char *s);
 /* Files. write_file_atomic: temp file beside path, fsync, rename, fsync dir. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
 char *read_file(const char *path, size_t *len); /* NULL + errno on failure */
+/* A configuration file: a regular file (not a symbolic link, FIFO or
+ * device) of at most max bytes, else NULL with *err one line naming path
+ * (never the contents). NUL-terminated; *len may be NULL. */
+char *read_regular_file(const char *path, size_t max, size_t *len, char **err);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 char *path_join(const char *a, const char *b);

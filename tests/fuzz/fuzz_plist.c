@@ -13,6 +13,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The nesting of <dict> and <array> in libplist's own XML of a document.
+ * Anything deeper than config_plist.c's limit (128) must have been refused:
+ * a document nested 50,000 deep overflowed libplist's recursion (issue 15),
+ * and this finds a missing limit at depth 129, which mutation reaches, not
+ * only at the tens of thousands where the stack gives out. */
+#define FUZZ_MAX_DEPTH 128
+static int xml_nesting(const char *x)
+{
+	int depth = 0, max = 0;
+	for (const char *p = strchr(x, '<'); p; p = strchr(p + 1, '<')) {
+		if (!strncmp(p, "<dict>", 6) || !strncmp(p, "<array>", 7))
+			max = ++depth > max ? depth : max;
+		else if (!strncmp(p, "</dict>", 7) || !strncmp(p, "</array>", 8))
+			depth--;
+	}
+	return max;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct vm_config c;
@@ -35,6 +53,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_free(&c);
 		return 0;
 	}
+
+	size_t xlen;
+	char *whole = config_plist_xml(doc, &xlen);
+	FUZZ_ASSERT(whole, "no XML for a document read");
+	int depth = xml_nesting(whole);
+	FUZZ_ASSERT(depth <= FUZZ_MAX_DEPTH + 1, "a document nested %d deep was accepted", depth);
+	free(whole);
 
 	/* every tool's effective config: a copy through vm.conf, defaults */
 	struct vm_config d;

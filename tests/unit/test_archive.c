@@ -15,6 +15,7 @@ struct ent {
 	const char *data; /* file contents */
 	const char *link; /* symlink target; with type 0 and hard: a hard link */
 	bool hard;
+	size_t len; /* of data, when not strlen (zeros) */
 };
 
 enum { TAR, TGZ, ZIP };
@@ -36,7 +37,7 @@ static void make_archive(const char *path, int kind, const struct ent *ents, siz
 		mode_t type = ents[i].type ? ents[i].type : AE_IFREG;
 		archive_entry_set_filetype(e, type);
 		archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
-		size_t len = ents[i].data ? strlen(ents[i].data) : 0;
+		size_t len = ents[i].len ? ents[i].len : ents[i].data ? strlen(ents[i].data) : 0;
 		if (ents[i].hard) {
 			archive_entry_copy_hardlink(e, ents[i].link);
 		} else if (type == AE_IFLNK) {
@@ -548,6 +549,45 @@ static void import_identity_and_atomicity(void **state)
 	free(t3);
 }
 
+/* Issue 15 (5): an archive that expands past the free space is stopped
+ * (VM_UNPACK_ROOM stands for a small disk), and zeros cost nothing. */
+static void expansion_bounded(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 2u << 20;
+	char *data = xmalloc(n + 1), *zeros = xcalloc(1, n * 8 + 1);
+	memset(data, 'a', n);
+	data[n] = '\0';
+	/* 8 entries of 2 MiB (compressing to almost nothing) into 4 MiB of room */
+	struct ent ents[9] = {{.name = "x.utm/", .type = AE_IFDIR}};
+	char names[8][32];
+	for (int i = 0; i < 8; i++) {
+		snprintf(names[i], sizeof names[i], "x.utm/Data/f%d", i);
+		ents[i + 1] = (struct ent){.name = names[i], .data = data};
+	}
+	make_archive(f->arc, ZIP, ents, 9);
+	setenv("VM_UNPACK_ROOM", "4194304", 1);
+	expect_refused(f, "No space left on device (the archive expands past");
+	/* 16 MiB of zeros: holes, so it fits */
+	make_archive(f->arc, ZIP, (struct ent[]){{.name = "x.utm/", .type = AE_IFDIR}, {.name = "x.utm/z", .data = zeros, .len = n * 8}}, 2);
+	rm_rf(f->dest);
+	mkdir(f->dest, 0755);
+	char *err = NULL, *top = NULL;
+	if (bundle_unpack(f->arc, f->dest, 0, &top, &err) < 0)
+		fail_msg("%s", err);
+	unsetenv("VM_UNPACK_ROOM");
+	char *z = xasprintf("%s/z", f->dest);
+	struct stat st;
+	assert_int_equal(stat(z, &st), 0);
+	assert_int_equal(st.st_size, (off_t)n * 8);
+	assert_true(st.st_blocks * 512 < (off_t)n); /* a hole */
+	free(z);
+	free(top);
+	free(err);
+	free(data);
+	free(zeros);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +603,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(pack_refuses, setup, teardown),
 	    cmocka_unit_test(format_names),
 	    cmocka_unit_test_setup_teardown(import_identity_and_atomicity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(expansion_bounded, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("archive", tests, NULL, NULL);
 }

@@ -385,6 +385,64 @@ static void grammars_in_validation(void **state)
 	config_free(&c);
 }
 
+/* Issue 15 (2): libconfuse expands ${VAR} from the environment in double
+ * quotes and bare words; the text must stay as written. */
+static void no_environment_expansion(void **state)
+{
+	(void)state;
+	setenv("UTMKIT_TEST_SECRET", "s3cr3t", 1);
+	struct vm_config c;
+	parse_ok(&c, "notes = \"a ${UTMKIT_TEST_SECRET} b \\\"${UTMKIT_TEST_SECRET:-x}\\\" \\044\"\n"
+		     "name = ${UTMKIT_TEST_SECRET}\n"
+		     "# a comment with ${UTMKIT_TEST_SECRET} and 'quotes\n"
+		     "cpu_flags = {\"${UTMKIT_TEST_SECRET}\", ${UTMKIT_TEST_SECRET:-d}, '${X}'}\n"
+		     "/* block ${UTMKIT_TEST_SECRET} \" */ append = 'it\\'s ${UTMKIT_TEST_SECRET}'\n");
+	assert_string_equal(c.notes, "a ${UTMKIT_TEST_SECRET} b \"${UTMKIT_TEST_SECRET:-x}\" $");
+	assert_string_equal(c.name, "${UTMKIT_TEST_SECRET}");
+	assert_int_equal(c.cpu_flags.n, 3);
+	assert_string_equal(c.cpu_flags.v[0], "${UTMKIT_TEST_SECRET}");
+	assert_string_equal(c.cpu_flags.v[1], "${UTMKIT_TEST_SECRET:-d}");
+	assert_string_equal(c.cpu_flags.v[2], "${X}");
+	assert_string_equal(c.append, "it's ${UTMKIT_TEST_SECRET}");
+	/* written back, read again: the same text */
+	char *text = config_format_vmconf(&c);
+	assert_null(strstr(text, "s3cr3t"));
+	struct vm_config d;
+	parse_ok(&d, text);
+	assert_string_equal(d.notes, c.notes);
+	free(text);
+	config_free(&c);
+	config_free(&d);
+	/* line numbers are unchanged */
+	char *e = parse_err("notes = \"${A}\"\nname = ${B}\nmemory = lots\n");
+	assert_non_null(strstr(e, "x/vm.conf:3:"));
+	free(e);
+	unsetenv("UTMKIT_TEST_SECRET");
+}
+
+/* Issue 15 (3): libconfuse compares each section's title with all before
+ * it; more than 4096 sections (and lists) are refused before parsing. */
+static void too_many_sections(void **state)
+{
+	(void)state;
+	struct buf b = {0};
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&b, "drive d%d {}\n", i);
+	char *e = parse_err(b.s);
+	assert_string_equal(e, "x/vm.conf: more than 4096 sections and lists");
+	free(e);
+	buf_free(&b);
+	/* braces in strings and comments do not count */
+	buf_puts(&b, "notes = '");
+	for (int i = 0; i < 5000; i++)
+		buf_puts(&b, "{");
+	buf_puts(&b, "'\n# {{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\n");
+	struct vm_config c;
+	parse_ok(&c, b.s);
+	config_free(&c);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +451,8 @@ int main(void)
 	    cmocka_unit_test(defaults),		    cmocka_unit_test(sizes),
 	    cmocka_unit_test(safe_names),	    cmocka_unit_test(bundle_find_by_vm_path),
 	    cmocka_unit_test(create_is_atomic),	    cmocka_unit_test(grammars_in_validation),
+	    cmocka_unit_test(no_environment_expansion),
+	    cmocka_unit_test(too_many_sections),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

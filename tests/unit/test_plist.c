@@ -1,5 +1,7 @@
 /* UTM's config.plist codec: mapping, errors, in-place writes, round trips. */
 #include <plist/plist.h>
+#include <dirent.h>
+#include <time.h>
 
 #include "argv.h"
 #include "bundle.h"
@@ -600,6 +602,193 @@ static void legacy_image_types(void **state)
 	config_free(&c);
 }
 
+/* Issue 15 (3): nesting 50,000 deep (XML or binary) crashed libplist's
+ * recursion; now one line naming the file. */
+static void put_be(struct buf *b, uint64_t v, unsigned n)
+{
+	for (unsigned i = n; i-- > 0;) {
+		char c = (char)(v >> (8 * i));
+		buf_add(b, &c, 1);
+	}
+}
+
+/* A binary plist of n arrays, each holding the next (the last empty); with
+ * cycle, the last holds the first. */
+static struct buf nested_bplist(unsigned n, bool cycle)
+{
+	struct buf b = {0};
+	buf_add(&b, "bplist00", 8);
+	uint64_t *off = xcalloc(n, sizeof *off);
+	for (unsigned i = 0; i < n; i++) {
+		off[i] = b.len;
+		bool last = i == n - 1;
+		if (last && !cycle) {
+			buf_add(&b, "\xa0", 1);
+		} else {
+			buf_add(&b, "\xa1", 1);
+			put_be(&b, last ? 0 : i + 1, 4);
+		}
+	}
+	uint64_t table = b.len;
+	for (unsigned i = 0; i < n; i++)
+		put_be(&b, off[i], 4);
+	buf_add(&b, "\0\0\0\0\0\0\x04\x04", 8);
+	put_be(&b, n, 8);
+	put_be(&b, 0, 8);
+	put_be(&b, table, 8);
+	free(off);
+	return b;
+}
+
+static char *parse_bytes_err(const char *data, size_t len)
+{
+	struct vm_config c;
+	struct plist_meta meta;
+	void *doc = NULL;
+	char *err = NULL;
+	config_init(&c);
+	assert_int_equal(config_parse_plist(&c, "x.utm/config.plist", data, len, &doc, &meta, &err), -1);
+	assert_null(doc);
+	config_free(&c);
+	return err;
+}
+
+static void deep_nesting_refused(void **state)
+{
+	(void)state;
+	struct buf x = {0};
+	buf_puts(&x, "<?xml version=\"1.0\"?><plist version=\"1.0\">");
+	for (int i = 0; i < 50000; i++)
+		buf_puts(&x, i % 2 ? "<dict><key>k</key>" : "<array>");
+	for (int i = 50000; i-- > 0;)
+		buf_puts(&x, i % 2 ? "</dict>" : "</array>");
+	buf_puts(&x, "</plist>");
+	char *err = parse_err(x.s);
+	assert_string_equal(err, "x.utm/config.plist: arrays and dictionaries nested more than 128 deep");
+	free(err);
+	buf_free(&x);
+
+	struct buf b = nested_bplist(50000, false);
+	err = parse_bytes_err(b.s, b.len);
+	assert_string_equal(err, "x.utm/config.plist: arrays and dictionaries nested more than 128 deep");
+	free(err);
+	buf_free(&b);
+	b = nested_bplist(3, true);
+	err = parse_bytes_err(b.s, b.len);
+	assert_non_null(strstr(err, "contains itself"));
+	free(err);
+	buf_free(&b);
+	/* shallow binary nesting goes on to libplist (not a dictionary: refused there) */
+	b = nested_bplist(10, false);
+	err = parse_bytes_err(b.s, b.len);
+	assert_null(strstr(err, "nested"));
+	free(err);
+	buf_free(&b);
+	/* a comment does not hide closing tags */
+	err = parse_err(HDR "<!-- </dict></dict></dict> --><key>Backend</key><string>QEMU</string></dict></plist>");
+	assert_null(strstr(err, "nested"));
+	free(err);
+}
+
+/* Issue 15 (3): 100,000 drives took over 30 s (a search per drive). */
+static void many_drives_linear(void **state)
+{
+	(void)state;
+	struct buf x = {0};
+	static const char doc_text[] = HDR SECTIONS_BUT(SYS, "<key>Drive</key><array>@</array>", NETS, SERIALS, QEMU_SEC);
+	const char *at = strchr(doc_text, '@');
+	buf_add(&x, doc_text, (size_t)(at - doc_text));
+	for (int i = 0; i < 100000; i++)
+		buf_printf(&x, "<dict><key>Identifier</key><string>d%d</string><key>ImageType</key><string>CD</string>"
+			       "<key>Interface</key><string>IDE</string></dict>", i);
+	buf_puts(&x, at + 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct vm_config c, d;
+	struct plist_meta meta;
+	void *doc = parse_ok(&c, x.s, &meta);
+	assert_int_equal(c.ndrives, 100000);
+	config_copy(&d, &c);
+	assert_int_equal(d.ndrives, 100000);
+	assert_string_equal(d.drives[99999].id, "d99999");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (secs > 10)
+		fail_msg("100,000 drives took %.1f s", secs);
+	config_free(&d);
+	config_free(&c);
+	config_plist_free(doc);
+	plist_meta_free(&meta);
+	buf_free(&x);
+}
+
+/* Issue 15 (7): every config.plist utmkit writes must be one it (and UTM)
+ * reads: each golden config, written as a new document and read back. */
+static void golden_configs_round_trip(void **state)
+{
+	(void)state;
+	char *dir = xstrdup(VM_SRCDIR "/tests/golden");
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	int seen = 0;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (n < 6 || strcmp(de->d_name + n - 5, ".conf"))
+			continue;
+		char *path = xasprintf("%s/%s", dir, de->d_name), *text = read_file(path, NULL), *err = NULL;
+		struct vm_config c, back;
+		if (config_parse_vmconf(&c, path, text, &err) < 0)
+			fail_msg("%s", err);
+		struct buf skipped = {0};
+		void *doc = config_plist_new(&c, CONFIG_PLIST_LENIENT, &skipped, &err);
+		if (!doc)
+			fail_msg("%s: write: %s", de->d_name, err);
+		size_t len;
+		char *xml = config_plist_xml(doc, &len);
+		struct plist_meta meta;
+		void *doc2 = NULL;
+		config_init(&back);
+		if (config_parse_plist(&back, de->d_name, xml, len, &doc2, &meta, &err) < 0)
+			fail_msg("%s: written, then refused: %s", de->d_name, err);
+		assert_string_equal(back.uuid, c.uuid);
+		if (c.arch)
+			assert_string_equal(back.arch, c.arch);
+		if (c.memory)
+			assert_int_equal(back.memory, c.memory);
+		size_t user_nets = 0;
+		for (size_t i = 0; i < c.nnets; i++)
+			user_nets += !c.nets[i].mode || !strcmp(c.nets[i].mode, "user");
+		assert_int_equal(back.nnets, user_nets);
+		if (!skipped.len || !strstr(skipped.s, "drive."))
+			assert_int_equal(back.ndrives, c.ndrives);
+		seen++;
+		buf_free(&skipped);
+		free(xml);
+		config_plist_free(doc);
+		config_plist_free(doc2);
+		plist_meta_free(&meta);
+		config_free(&back);
+		config_free(&c);
+		free(text);
+		free(path);
+	}
+	closedir(d);
+	free(dir);
+	assert_true(seen >= 20);
+}
+
+/* Issue 15 (8): a negative plist integer is shown as written. */
+static void negative_integers_shown_signed(void **state)
+{
+	(void)state;
+	char *err = parse_err(HDR "<key>Backend</key><string>Apple</string><key>ConfigurationVersion</key>"
+				  "<integer>4</integer><key>Information</key><dict/><key>System</key><dict>"
+				  "<key>MemorySize</key><integer>-1</integer></dict></dict></plist>");
+	assert_string_equal(err, "x.utm/config.plist: System.MemorySize: -1 MiB is out of range");
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,6 +801,11 @@ int main(void)
 	    cmocka_unit_test(apple_and_legacy),
 	    cmocka_unit_test(fuzz_regressions),
 	    cmocka_unit_test(legacy_image_types),
+
+	    cmocka_unit_test(deep_nesting_refused),
+	    cmocka_unit_test(many_drives_linear),
+	    cmocka_unit_test(golden_configs_round_trip),
+	    cmocka_unit_test(negative_integers_shown_signed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

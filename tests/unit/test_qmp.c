@@ -885,6 +885,97 @@ static void odd_schemas(void **state)
 	qmp_schema_free(s);
 }
 
+/* ---- issue 15 (4): what a hostile peer can make the client hold ---- */
+
+/* a greeting that never ends */
+static void peer_endless_greeting(int fd)
+{
+	p_puts(fd, "{\"QMP\": {\"version\": \"");
+	char *chunk = xmalloc(1 << 20);
+	memset(chunk, 'a', 1 << 20);
+	for (int i = 0; i < 40; i++)
+		p_write(fd, chunk, 1 << 20);
+	free(chunk);
+	p_drain(fd);
+}
+
+static void endless_message_capped(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct qmp *q = start_peer(peer_endless_greeting, 20000, &err);
+	assert_null(q);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "longer than 16 MiB"));
+	free(err);
+	int st;
+	assert_int_equal(waitpid(peer_pid, &st, 0), peer_pid);
+}
+
+/* 400 events of 100 KB, then an end */
+static void peer_big_events(int fd)
+{
+	p_greet(fd);
+	struct buf b = {0};
+	buf_puts(&b, "{\"event\": \"BIG\", \"data\": {\"x\": \"");
+	for (int i = 0; i < 100000; i++)
+		buf_puts(&b, "x");
+	buf_puts(&b, "\"}, \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n");
+	for (int i = 0; i < 400; i++)
+		p_write(fd, b.s, b.len);
+	buf_free(&b);
+	p_puts(fd, event_text("LAST"));
+	p_drain(fd);
+}
+
+static void event_backlog_capped(void **state)
+{
+	(void)state;
+	struct qmp *q = start_ok(peer_big_events);
+	char *err = NULL;
+	struct json_object *ev = NULL;
+	/* read all without taking events: LAST arrives, the oldest go */
+	long long end = ms_now() + 20000;
+	bool last = false;
+	while (!last && ms_now() < end) {
+		assert_true(qmp_poll(q, 1000, &err) >= 0);
+		last = qmp_wait_event(q, "LAST", 0, &ev, &err) == 1;
+	}
+	assert_true(last);
+	json_object_put(ev);
+	size_t n = qmp_events_queued(q);
+	if (n * 100000 > (16u << 20))
+		fail_msg("%zu events of 100 KB queued", n);
+	assert_true(n > 10); /* the newest are kept */
+	end_peer(q);
+}
+
+/* a string that is not UTF-8 */
+static void peer_bad_utf8(int fd)
+{
+	p_greet(fd);
+	p_puts(fd, "{\"event\": \"X\", \"data\": {\"s\": \"a\xff\xfe\"}, \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n");
+	p_drain(fd);
+}
+
+static void invalid_utf8_refused(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct qmp *q = start_peer(peer_bad_utf8, 5000, &err);
+	struct json_object *ev = NULL;
+	if (q) /* else refused in the handshake, which read the event too */
+		assert_int_equal(qmp_next_event(q, 5000, &ev, &err), -1);
+	assert_string_equal(err, "invalid JSON from QMP peer: not UTF-8");
+	free(err);
+	if (q) {
+		end_peer(q);
+	} else {
+		int st;
+		assert_int_equal(waitpid(peer_pid, &st, 0), peer_pid);
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -908,6 +999,9 @@ int main(void)
 	    cmocka_unit_test(parse_lines),
 	    cmocka_unit_test(schema_checks),
 	    cmocka_unit_test(odd_schemas),
+	    cmocka_unit_test(endless_message_capped),
+	    cmocka_unit_test(event_backlog_capped),
+	    cmocka_unit_test(invalid_utf8_refused),
 	};
 	return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }
