@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel.h"
+
 /* libguestfs is loaded when an offline command first needs it, not linked:
  * it brings some sixty shared libraries (libvirt, glib, gnutls ...) that
  * every other vm-disk command, and every tool linking libvm.a, would load
@@ -71,6 +73,136 @@ static char *gerr(struct offline *o, const char *what)
 	return what ? xasprintf("%s: %.*s", what, (int)n, e) : xasprintf("%.*s", (int)n, e);
 }
 
+/* ---- the appliance's launch: the host's KVM verdict, and why it failed ---- */
+
+/* Entry points only the launch uses, looked up in the library gfs_load
+ * opened (RTLD_NOLOAD gives its handle again). */
+static struct {
+	__typeof__(guestfs_set_event_callback) *set_event_callback;
+	__typeof__(guestfs_delete_event_callback) *delete_event_callback;
+	__typeof__(guestfs_get_backend_settings) *get_backend_settings;
+	__typeof__(guestfs_set_backend_settings) *set_backend_settings;
+	__typeof__(guestfs_get_verbose) *get_verbose;
+} gl;
+
+static int launch_load(char **err)
+{
+	if (gl.get_verbose)
+		return 0;
+	void *h = dlopen("libguestfs.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	if (!h) {
+		*err = xasprintf("libguestfs: %s", dlerror());
+		return -1;
+	}
+#define GL_LOAD(n)                                                                                 \
+	if (!(gl.n = (__typeof__(gl.n))dlsym(h, "guestfs_" #n))) {                                 \
+		*err = xasprintf("libguestfs: guestfs_%s: missing (libguestfs too old?)", #n);      \
+		gl.get_verbose = NULL;                                                             \
+		return -1;                                                                         \
+	}
+	GL_LOAD(set_event_callback)
+	GL_LOAD(delete_event_callback)
+	GL_LOAD(get_backend_settings)
+	GL_LOAD(set_backend_settings)
+	GL_LOAD(get_verbose)
+#undef GL_LOAD
+	return 0;
+}
+
+/* libguestfs starts its appliance with KVM and -cpu host whenever /dev/kvm
+ * opens; where KVM opens but does not run guests (nested, kvm_pvm) that QEMU
+ * aborts. So the appliance gets vm-run's verdict (accel_choose: $VM_ACCEL,
+ * else the probe, cached per boot): TCG is libguestfs's force_tcg setting,
+ * added to what $LIBGUESTFS_BACKEND_SETTINGS gave unless that names it. */
+static int appliance_accel(guestfs_h *g, char **err)
+{
+	struct accel_choice c;
+	if (accel_choose(NULL, NULL, &c, err) < 0)
+		return -1;
+	bool tcg = !strcmp(c.accel, "tcg");
+	vm_info("libguestfs appliance: %s", c.reason);
+	accel_choice_free(&c);
+	if (!tcg)
+		return 0;
+	char **s = gl.get_backend_settings(g);
+	if (!s) {
+		*err = xasprintf("libguestfs: cannot read its backend settings");
+		return -1;
+	}
+	size_t n = 0;
+	bool named = false;
+	for (; s[n]; n++)
+		named |= !strncmp(s[n], "force_tcg", 9) && (!s[n][9] || s[n][9] == '=');
+	int r = 0;
+	if (!named) {
+		s = xrealloc(s, (n + 2) * sizeof *s);
+		s[n] = xstrdup("force_tcg");
+		s[n + 1] = NULL;
+		if (gl.set_backend_settings(g, s) < 0) {
+			*err = xasprintf("libguestfs: cannot set force_tcg");
+			r = -1;
+		}
+	}
+	free_strings(s);
+	return r;
+}
+
+/* What the appliance (its QEMU and its kernel) printed while it started:
+ * libguestfs's own error is only "guestfs_launch failed", the reason is in
+ * here. Bounded; with LIBGUESTFS_DEBUG=1 it still goes to stderr as well. */
+#define LAUNCH_LOG_MAX (256 * 1024)
+struct launch_log {
+	char *buf;
+	size_t len;
+};
+
+static void launch_log_event(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
+			     const char *buf, size_t len, const uint64_t *array, size_t array_len)
+{
+	struct launch_log *l = opaque;
+	size_t take = len < LAUNCH_LOG_MAX - l->len ? len : LAUNCH_LOG_MAX - l->len;
+	if (take) {
+		l->buf = xrealloc(l->buf, l->len + take + 1);
+		memcpy(l->buf + l->len, buf, take);
+		l->len += take;
+		l->buf[l->len] = '\0';
+	}
+	if (gl.get_verbose(g))
+		fwrite(buf, 1, len, stderr);
+}
+
+/* The first line of the log that says why: QEMU's own ("qemu-system-x86_64:
+ * ..."), else one naming an error or failure. NULL when none does. */
+static char *launch_reason(const struct launch_log *l)
+{
+	static const char *const words[] = {"error", "Error", "ERROR", "failed", "cannot",
+					    "No such file", "Kernel panic", NULL};
+	if (!l->buf)
+		return NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		for (const char *p = l->buf; *p;) {
+			size_t n = strcspn(p, "\r\n");
+			char *line = xasprintf("%.*s", (int)n, p);
+			p += n;
+			p += strspn(p, "\r\n");
+			bool hit = false;
+			if (pass == 0) {
+				/* a first word, up to ": ", that names a QEMU binary */
+				size_t w = strcspn(line, " :");
+				hit = line[w] == ':' && line[w + 1] == ' ' &&
+				      memmem(line, w, "qemu", 4) != NULL;
+			} else {
+				for (const char *const *w = words; *w && !hit; w++)
+					hit = strstr(line, *w) != NULL;
+			}
+			if (hit)
+				return line;
+			free(line);
+		}
+	}
+	return NULL;
+}
+
 struct offline *offline_open(const struct offline_drive *drives, size_t n, char **err)
 {
 	/* The direct backend runs QEMU itself; libvirt's would need a daemon. */
@@ -98,11 +230,30 @@ struct offline *offline_open(const struct offline_drive *drives, size_t n, char 
 			return NULL;
 		}
 	}
-	if (gfs_launch(o->g) < 0) {
-		*err = gerr(o, "libguestfs: cannot start its appliance");
+	struct launch_log log = {0};
+	if (launch_load(err) < 0 || appliance_accel(o->g, err) < 0) {
 		offline_abort(o);
 		return NULL;
 	}
+	int ev = gl.set_event_callback(o->g, launch_log_event, GUESTFS_EVENT_APPLIANCE, 0, &log);
+	int launched = gfs_launch(o->g);
+	if (ev >= 0)
+		gl.delete_event_callback(o->g, ev);
+	if (launched < 0) {
+		char *why = launch_reason(&log);
+		if (why) {
+			char *first = gerr(o, NULL);
+			*err = xasprintf("libguestfs: cannot start its appliance: %s (%s)", why, first);
+			free(first);
+			free(why);
+		} else {
+			*err = gerr(o, "libguestfs: cannot start its appliance");
+		}
+		free(log.buf);
+		offline_abort(o);
+		return NULL;
+	}
+	free(log.buf);
 	o->devices = gfs_list_devices(o->g);
 	if (!o->devices) {
 		*err = gerr(o, "libguestfs");
