@@ -6,7 +6,12 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/utmkit
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 DESTDIR ?=
+# make install builds and installs the demo guest (DATADIR/guest) unless
+# WITH_GUEST=no (the Debian package: it would be the build host's kernel).
+WITH_GUEST ?= yes
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -87,10 +92,19 @@ guest: $(GUEST)
 $(GUEST) &: scripts/mkguest $(wildcard share/guest/*)
 	scripts/mkguest build/guest
 
+# The Debian 12 cloud image the e2e tests boot through firmware
+# (scripts/mkimage). Always "built": the script returns at once when its
+# stamp matches the recipe. make check goes on without it (the tests that
+# need it skip, saying why: mkimage leaves its reason in build/image/mkimage.err).
+IMAGE = build/image/debian12.qcow2
+image:
+	scripts/mkimage build/image
+
 # SANITIZE=1: the whole suite on the sanitizer build. VALGRIND=1: every tool
 # the end-to-end tests run goes through valgrind (tests/run makes wrappers).
 check: deps
 	$(MAKE) all units guest
+	@scripts/mkimage build/image || echo "make: no cloud image; the tests that boot it skip" >&2
 	@VM_BUILD=$(B) VM_BINDIR=$(BIN) VALGRIND=$(VALGRIND) tests/run $(TESTS)
 
 units: $(UNITS)
@@ -106,16 +120,26 @@ bench: deps
 lint:
 	@for m in $(MANS); do mandoc -T lint -W warning $$m || exit 1; done
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)
+# The completions go where bash-completion (one name per command, loaded on
+# first use) and zsh look, as links to the one script of each in DATADIR.
+install: all $(if $(filter yes,$(WITH_GUEST)),guest)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)
 	for m in $(MANS); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
 	cp -R share/. $(DESTDIR)$(DATADIR)/
+	for t in $(notdir $(TOOLS)); do \
+		ln -sfr $(DESTDIR)$(DATADIR)/completion/utmkit.bash $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; done
+	ln -sfr $(DESTDIR)$(DATADIR)/completion/_utmkit $(DESTDIR)$(ZSHCOMPDIR)/_utmkit
+ifeq ($(WITH_GUEST),yes)
+	install -d $(DESTDIR)$(DATADIR)/guest
+	install -m 644 $(GUEST) $(DESTDIR)$(DATADIR)/guest/
+endif
 
 clean:
 	rm -rf build bin
 
-.PHONY: all check units demo bench lint install clean deps guest
+.PHONY: all check units demo bench lint install clean deps guest image
 
 # libFuzzer harnesses (tests/fuzz): make fuzz FUZZ_SECONDS=N
 -include tests/fuzz/fuzz.mk

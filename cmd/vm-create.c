@@ -10,6 +10,7 @@
 #include "bundle.h"
 #include "cloudinit.h"
 #include "firmware.h"
+#include "media.h"
 #include "proc.h"
 #include "tool.h"
 
@@ -324,11 +325,9 @@ int main(int argc, char **argv)
 		free(id);
 	}
 	if (ci.user_data) {
-		/* NoCloud finds the seed by its label on any drive the guest sees.
-		 * A read-only virtio disk where the machine's disks are virtio: every
-		 * kernel has virtio-blk, not every one has AHCI (Debian's cloud
-		 * kernel lacks it, and q35's IDE is AHCI); elsewhere, or when
-		 * --set drive.seed.media=cdrom or drive.seed.interface asks, a CD-ROM. */
+		/* NoCloud finds the seed by its label on any drive the guest sees:
+		 * the drive media_seed_is_disk describes, unless --set
+		 * drive.seed.media=cdrom or drive.seed.interface asks otherwise. */
 		struct vm_drive *d = config_drive(&c, SEED_ID);
 		if (d && d->image)
 			vm_errx(EXIT_USAGE, "--cloud-init: a drive named %s exists already", SEED_ID);
@@ -338,14 +337,15 @@ int main(int argc, char **argv)
 			struct vm_config e;
 			config_copy(&e, &c);
 			config_apply_defaults(&e);
-			const char *i = d->interface ? d->interface : config_default_interface(&e, "disk");
-			d->media = xstrdup(!strcmp(i, "virtio") ? "disk" : "cdrom");
+			d->media = xstrdup(media_seed_is_disk(&e, d->interface) ? "disk" : "cdrom");
 			config_free(&e);
 		}
 		d->format = xstrdup("raw");
 		d->image = xstrdup(SEED_IMAGE);
 		d->readonly = true;
 		d->removable = !strcmp(d->media, "cdrom");
+		if (!d->bootindex)
+			d->bootindex = MEDIA_SEED_BOOTINDEX;
 	}
 	config_new_identity(&c);
 	if (ci.user_data) {

@@ -163,6 +163,11 @@ static void remove_drive(struct media *m, const char *id)
 	free(k);
 }
 
+bool media_seed_is_disk(const struct vm_config *eff, const char *interface)
+{
+	return !strcmp(interface ? interface : config_default_interface(eff, "disk"), "virtio");
+}
+
 int media_add_drive(struct media *m, const struct media_new_drive *nd, char **err)
 {
 	const char *id = nd->id;
@@ -178,6 +183,11 @@ int media_add_drive(struct media *m, const struct media_new_drive *nd, char **er
 		r = media_set_key(m, id, "readonly", "true", err);
 	if (!r && (cd || nd->removable))
 		r = media_set_key(m, id, "removable", "true", err);
+	if (!r && nd->bootindex) {
+		char n[16];
+		snprintf(n, sizeof n, "%d", nd->bootindex);
+		r = media_set_key(m, id, "bootindex", n, err);
+	}
 	if (r) {
 		remove_drive(m, id);
 		return -1;
@@ -1122,17 +1132,15 @@ int media_cloud_init(struct media *m, const struct media_seed *s, char **err)
 		goto out;
 	}
 	if (new_drive) {
-		/* a read-only virtio disk where the machine's disks are virtio:
-		 * every kernel has virtio-blk, not every one has AHCI (q35's IDE) */
-		const char *i = s->interface ? s->interface : config_default_interface(&m->eff, "disk");
-		bool disk = !strcmp(i, "virtio");
+		bool disk = media_seed_is_disk(&m->eff, s->interface);
 		/* UTM's config.plist has no image format, and its removable drives
 		 * are the ones without an image: there a CD-ROM seed is a CD drive
 		 * with its image in Data/ (QEMU still sees a removable CD-ROM) */
+		/* (nor a boot order: QEMU boots its drives in their order) */
 		bool plist = m->b->format == BUNDLE_PLIST;
 		struct media_new_drive nd = {.id = id, .image = base, .format = plist ? NULL : "raw",
 					     .media = disk ? "disk" : "cdrom", .interface = s->interface,
-					     .readonly = disk};
+					     .readonly = disk, .bootindex = plist ? 0 : MEDIA_SEED_BOOTINDEX};
 		if (media_add_drive(m, &nd, err) < 0 ||
 		    (plist && !disk && media_set_key(m, id, "removable", NULL, err) < 0))
 			goto out;

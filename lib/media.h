@@ -65,7 +65,16 @@ struct media_new_drive {
 	const char *id, *image, *format, *media, *interface;
 	bool readonly;
 	bool removable; /* also set for every CD-ROM */
+	int bootindex;	/* 0: in order */
 };
+/* The cloud-init seed, as vm-create --cloud-init and vm-disk cloud-init make
+ * it: a read-only virtio disk where the machine's disks are virtio (every
+ * kernel has virtio-blk, not every one has AHCI, q35's IDE), else a CD-ROM;
+ * interface: the one asked for, NULL for the machine's. It boots last:
+ * SeaBIOS hangs at a virtio disk without a boot sector put before the
+ * system disk. */
+#define MEDIA_SEED_BOOTINDEX 100
+bool media_seed_is_disk(const struct vm_config *eff, const char *interface);
 int media_add_drive(struct media *m, const struct media_new_drive *nd, char **err);
 /* A file the user named, as the config should hold it: a bare name when it
  * lies in the bundle's Data/, else its absolute path (then allowed). NULL

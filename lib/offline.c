@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel.h"
 #include "dl.h"
 
 /* libguestfs is loaded when an offline command first needs it, not linked:
@@ -20,7 +21,9 @@
 	X(inspect_get_product_name) X(inspect_get_type) X(inspect_os) X(is_dir) X(last_error) \
 	X(launch) X(list_devices) X(list_filesystems) X(list_partitions) X(ls) X(mkfs_opts) \
 	X(mount) X(mount_ro) X(part_to_dev) X(set_error_handler) X(shutdown) X(umount_all) \
-	X(vfs_label) X(vfs_type) X(vfs_uuid) X(wipefs)
+	X(vfs_label) X(vfs_type) X(vfs_uuid) X(wipefs) \
+	X(set_event_callback) X(delete_event_callback) X(get_backend_settings) X(set_backend_settings) \
+	X(get_verbose)
 
 #define GFS_DECL(n) static __typeof__(guestfs_##n) *gfs_##n;
 GFS_FUNCS(GFS_DECL)
@@ -63,6 +66,102 @@ static char *gerr(struct offline *o, const char *what)
 	return what ? xasprintf("%s: %.*s", what, (int)n, e) : xasprintf("%.*s", (int)n, e);
 }
 
+/* ---- the appliance's launch: the host's KVM verdict, and why it failed ---- */
+
+/* libguestfs starts its appliance with KVM and -cpu host whenever /dev/kvm
+ * opens; where KVM opens but does not run guests (nested, kvm_pvm) that QEMU
+ * aborts. So the appliance gets vm-run's verdict (accel_choose: $VM_ACCEL,
+ * else the probe, cached per boot): TCG is libguestfs's force_tcg setting,
+ * added to what $LIBGUESTFS_BACKEND_SETTINGS gave unless that names it. */
+static int appliance_accel(guestfs_h *g, char **err)
+{
+	struct accel_choice c;
+	if (accel_choose(NULL, NULL, &c, err) < 0)
+		return -1;
+	bool tcg = !strcmp(c.accel, "tcg");
+	vm_info("libguestfs appliance: %s", c.reason);
+	accel_choice_free(&c);
+	if (!tcg)
+		return 0;
+	char **s = gfs_get_backend_settings(g);
+	if (!s) {
+		*err = xasprintf("libguestfs: cannot read its backend settings");
+		return -1;
+	}
+	size_t n = 0;
+	bool named = false;
+	for (; s[n]; n++)
+		named |= !strncmp(s[n], "force_tcg", 9) && (!s[n][9] || s[n][9] == '=');
+	int r = 0;
+	if (!named) {
+		s = xrealloc(s, (n + 2) * sizeof *s);
+		s[n] = xstrdup("force_tcg");
+		s[n + 1] = NULL;
+		if (gfs_set_backend_settings(g, s) < 0) {
+			*err = xasprintf("libguestfs: cannot set force_tcg");
+			r = -1;
+		}
+	}
+	free_strings(s);
+	return r;
+}
+
+/* What the appliance (its QEMU and its kernel) printed while it started:
+ * libguestfs's own error is only "guestfs_launch failed", the reason is in
+ * here. Bounded; with LIBGUESTFS_DEBUG=1 it still goes to stderr as well. */
+#define LAUNCH_LOG_MAX (256 * 1024)
+struct launch_log {
+	char *buf;
+	size_t len;
+};
+
+static void launch_log_event(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
+			     const char *buf, size_t len, const uint64_t *array, size_t array_len)
+{
+	struct launch_log *l = opaque;
+	size_t take = len < LAUNCH_LOG_MAX - l->len ? len : LAUNCH_LOG_MAX - l->len;
+	if (take) {
+		l->buf = xrealloc(l->buf, l->len + take + 1);
+		memcpy(l->buf + l->len, buf, take);
+		l->len += take;
+		l->buf[l->len] = '\0';
+	}
+	if (gfs_get_verbose(g))
+		fwrite(buf, 1, len, stderr);
+}
+
+/* The first line of the log that says why: QEMU's own ("qemu-system-x86_64:
+ * ..."), else one naming an error or failure. NULL when none does. */
+static char *launch_reason(const struct launch_log *l)
+{
+	static const char *const words[] = {"error", "Error", "ERROR", "failed", "cannot",
+					    "No such file", "Kernel panic", NULL};
+	if (!l->buf)
+		return NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		for (const char *p = l->buf; *p;) {
+			size_t n = strcspn(p, "\r\n");
+			char *line = xasprintf("%.*s", (int)n, p);
+			p += n;
+			p += strspn(p, "\r\n");
+			bool hit = false;
+			if (pass == 0) {
+				/* a first word, up to ": ", that names a QEMU binary */
+				size_t w = strcspn(line, " :");
+				hit = line[w] == ':' && line[w + 1] == ' ' &&
+				      memmem(line, w, "qemu", 4) != NULL;
+			} else {
+				for (const char *const *w = words; *w && !hit; w++)
+					hit = strstr(line, *w) != NULL;
+			}
+			if (hit)
+				return line;
+			free(line);
+		}
+	}
+	return NULL;
+}
+
 struct offline *offline_open(const struct offline_drive *drives, size_t n, char **err)
 {
 	/* The direct backend runs QEMU itself; libvirt's would need a daemon. */
@@ -90,11 +189,30 @@ struct offline *offline_open(const struct offline_drive *drives, size_t n, char 
 			return NULL;
 		}
 	}
-	if (gfs_launch(o->g) < 0) {
-		*err = gerr(o, "libguestfs: cannot start its appliance");
+	struct launch_log log = {0};
+	if (appliance_accel(o->g, err) < 0) {
 		offline_abort(o);
 		return NULL;
 	}
+	int ev = gfs_set_event_callback(o->g, launch_log_event, GUESTFS_EVENT_APPLIANCE, 0, &log);
+	int launched = gfs_launch(o->g);
+	if (ev >= 0)
+		gfs_delete_event_callback(o->g, ev);
+	if (launched < 0) {
+		char *why = launch_reason(&log);
+		if (why) {
+			char *first = gerr(o, NULL);
+			*err = xasprintf("libguestfs: cannot start its appliance: %s (%s)", why, first);
+			free(first);
+			free(why);
+		} else {
+			*err = gerr(o, "libguestfs: cannot start its appliance");
+		}
+		free(log.buf);
+		offline_abort(o);
+		return NULL;
+	}
+	free(log.buf);
 	o->devices = gfs_list_devices(o->g);
 	if (!o->devices) {
 		*err = gerr(o, "libguestfs");

@@ -78,4 +78,33 @@ check_eq "the booted guest reads the copied file from vda" \
 	"$(gsh 'mount -o ro /dev/vda /mnt && cat /mnt/note.txt')" "seeded-offline-$$"
 bad "libguestfs work while it runs is refused" 1 "the VM is running; stop it first" vm-disk "$B" copy-in data "$T/note.txt" /
 check "vm-stop" vm-stop -q "$B"
+
+# The appliance follows vm-run's KVM verdict: where KVM must not be used
+# (VM_ACCEL=tcg here; the probe's "no" on a kvm_pvm or nested host), vm-disk
+# gives libguestfs force_tcg, so its QEMU runs TCG without -cpu host.
+VM_ACCEL=tcg LIBGUESTFS_DEBUG=1 LIBGUESTFS_TRACE=1 vm-disk -v "$B" ls data / >"$T/tcg.out" 2>"$T/tcg.err"
+check_eq "VM_ACCEL=tcg: ls works" "$?:$(tr '\n' ' ' <"$T/tcg.out")" "0:bin etc lost+found note.txt srv "
+check "...libguestfs is given force_tcg" grep -q '^libguestfs: trace: set_backend_settings "force_tcg"$' "$T/tcg.err"
+check "...its QEMU runs accel=tcg" grep -q -- '-machine accel=tcg' "$T/tcg.err"
+check "...without -cpu host" sh -c "! grep -q -- '-cpu host' '$T/tcg.err'"
+check_match "...vm-disk -v says why" "$(cat "$T/tcg.err")" '^vm-disk: libguestfs appliance: tcg, as VM_ACCEL asks$'
+# settings of the user's own are kept, force_tcg added
+VM_ACCEL=tcg LIBGUESTFS_BACKEND_SETTINGS=gdb_off LIBGUESTFS_TRACE=1 vm-disk "$B" ls data /srv >/dev/null 2>"$T/tcg2.err"
+check "...added to LIBGUESTFS_BACKEND_SETTINGS" grep -q '^libguestfs: trace: set_backend_settings "gdb_off force_tcg"$' "$T/tcg2.err"
+
+# A launch that fails says why in its one line: the appliance's QEMU aborts
+# as it does on a kvm_pvm host (its feature probes answer as the real one).
+cat >"$T/qemu-aborts" <<'EOF2'
+#!/bin/sh
+case " $* " in *" -kernel "*) ;; *) exec qemu-system-x86_64 "$@" ;; esac
+echo "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x0" >&2
+exit 1
+EOF2
+chmod +x "$T/qemu-aborts"
+bad "a failed appliance launch names QEMU's reason" 1 \
+	"^vm-disk: .*g\.utm: libguestfs: cannot start its appliance: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x0 \(guestfs_launch failed" \
+	env LIBGUESTFS_HV="$T/qemu-aborts" vm-disk "$B" ls data /
+bad "...and a missing QEMU is named" 1 \
+	"cannot start its appliance: .*nosuch-qemu: No such file or directory" \
+	env LIBGUESTFS_HV="$T/nosuch-qemu" vm-disk "$B" ls data /
 echo "1..$_n"

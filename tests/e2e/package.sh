@@ -76,6 +76,39 @@ for shape in compact pretty; do
 		"$(printf '%s\n' "$log" | grep -c 'snapshot delete')" 1
 done
 
+# --- make install DESTDIR= ------------------------------------------------------
+# Completions where the shells look, and the demo guest beside the lab
+# example, so an installed lab needs no GUEST=. From this tree's build (up to
+# date after make all guest: nothing is compiled).
+if [ -f "$GUEST_DIR/vmlinuz" ] && [ -f "$GUEST_DIR/initrd.img" ]; then
+	inst=$T/inst
+	make -s -C "$top" install DESTDIR="$inst" PREFIX=/opt/utm >"$T/install.log" 2>&1
+	check_eq "make install DESTDIR=... PREFIX=/opt/utm: status 0" "$?" 0
+	dst=$inst/opt/utm
+	for c in "$top"/cmd/vm-*.c; do
+		t=$(basename "$c" .c)
+		check "make install: bash completion for $t in share/bash-completion/completions" \
+			cmp -s "$dst/share/bash-completion/completions/$t" "$top/share/completion/utmkit.bash"
+	done
+	check_eq "...links relative to the tree (the DESTDIR is not in them)" \
+		"$(readlink "$dst/share/bash-completion/completions/vm-run")" ../../utmkit/completion/utmkit.bash
+	check_match "...and it loads" \
+		"$(bash -c '. "$1" && complete -p vm-disk' _ "$dst/share/bash-completion/completions/vm-disk" 2>&1)" \
+		'complete -F _utmkit vm-disk'
+	check "make install: zsh completion in share/zsh/vendor-completions" \
+		cmp -s "$dst/share/zsh/vendor-completions/_utmkit" "$top/share/completion/_utmkit"
+	check "make install: the demo guest's kernel in DATADIR/guest" cmp -s "$dst/share/utmkit/guest/vmlinuz" "$GUEST_DIR/vmlinuz"
+	check "...and its initrd" cmp -s "$dst/share/utmkit/guest/initrd.img" "$GUEST_DIR/initrd.img"
+	# the installed lab example finds it: its vm-create names the installed guest
+	lab=$(make -n -C "$dst/share/utmkit/examples/lab" --no-print-directory LAB="$T/labvms" create-router 2>&1)
+	check_match "the installed lab example boots the installed guest without GUEST=" "$lab" \
+		"--kernel \"$dst/share/utmkit/guest/vmlinuz\" --initrd \"$dst/share/utmkit/guest/initrd.img\""
+	make -s -C "$top" install DESTDIR="$T/inst2" WITH_GUEST=no >/dev/null 2>&1
+	check "make install WITH_GUEST=no: no guest" test ! -e "$T/inst2/usr/local/share/utmkit/guest/vmlinuz"
+else
+	skip "make install: no demo guest in $GUEST_DIR (make guest)"
+fi
+
 # --- the Debian package -----------------------------------------------------
 if ! command -v dpkg-buildpackage >/dev/null 2>&1 || ! command -v dh >/dev/null 2>&1; then
 	skip "the Debian package: dpkg-dev and debhelper are not installed (scripts/install-deps)"
