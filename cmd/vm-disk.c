@@ -122,11 +122,9 @@ static int failx(struct ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *m = NULL;
-	if (vasprintf(&m, fmt, ap) < 0)
-		m = NULL;
+	char *m = xvasprintf(fmt, ap);
 	va_end(ap);
-	vm_warnx("%s: %s", x->name, m ? m : fmt);
+	vm_warnx("%s: %s", x->name, m);
 	free(m);
 	return EXIT_FAIL;
 }

@@ -52,11 +52,9 @@ void qopt_addf(struct qopt *o, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *v = NULL;
-	if (vasprintf(&v, fmt, ap) < 0)
-		v = NULL;
+	char *v = xvasprintf(fmt, ap);
 	va_end(ap);
-	qopt_add(o, key, v ? v : "");
+	qopt_add(o, key, v);
 	free(v);
 }
 
@@ -75,11 +73,9 @@ bool qopt_add_checked(struct qopt *o, const char *key, const char *value, const 
 {
 	va_list ap;
 	va_start(ap, cfgkey);
-	char *k = NULL;
-	if (vasprintf(&k, cfgkey, ap) < 0)
-		k = NULL;
+	char *k = xvasprintf(cfgkey, ap);
 	va_end(ap);
-	bool ok = check(o, value, g, k ? k : cfgkey);
+	bool ok = check(o, value, g, k);
 	free(k);
 	if (ok)
 		qopt_add(o, key, value);
