@@ -166,12 +166,25 @@ static void *sec_find(const struct vm_config *c, enum section_kind k, const char
 	return NULL;
 }
 
+/* Room for n elements of a section: 4, then powers of two, so adding one
+ * at a time costs amortized constant time (a realloc per element is
+ * quadratic wherever realloc cannot grow in place, e.g. under ASan). The
+ * capacity is implied by n: removals never shrink the array. */
+static size_t sec_capacity(size_t n)
+{
+	size_t cap = 4;
+	while (cap < n)
+		cap *= 2;
+	return n ? cap : 0;
+}
+
 static void *sec_add(struct vm_config *c, enum section_kind k, const char *id)
 {
 	const struct section_desc *sd = &config_sections[k];
 	void **arr = sec_array(c, sd);
 	size_t *n = sec_count(c, sd);
-	*arr = xrealloc(*arr, (*n + 1) * sd->elem_size);
+	if (sec_capacity(*n + 1) > sec_capacity(*n))
+		*arr = xrealloc(*arr, sec_capacity(*n + 1) * sd->elem_size);
 	void *e = (char *)*arr + *n * sd->elem_size;
 	memset(e, 0, sd->elem_size);
 	*(char **)e = xstrdup(id);
@@ -407,7 +420,7 @@ void config_copy(struct vm_config *dst, const struct vm_config *src)
 		size_t n = config_section_count(src, k);
 		if (!n)
 			continue;
-		char *arr = xcalloc(n, sd->elem_size);
+		char *arr = xcalloc(sec_capacity(n), sd->elem_size);
 		for (size_t i = 0; i < n; i++) {
 			const void *e = config_section_elem(src, k, i);
 			*(char **)(arr + i * sd->elem_size) = xstrdup(*(char *const *)e);
