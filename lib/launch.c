@@ -532,8 +532,7 @@ static const char *qemu_package(const char *qarch)
 	return "qemu-system-misc";
 }
 
-/* name on $PATH (an executable regular file), malloc'd, or NULL. */
-static char *find_on_path(const char *name)
+char *launch_find_program(const char *name)
 {
 	const char *path = getenv("PATH");
 	char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
@@ -556,7 +555,7 @@ int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err)
 	const char *pkg = qemu_package(config_qemu_arch(o->eff->arch));
 	/* Find QEMU as the caller, on the caller's PATH: QEMU's user may not
 	 * search root's folders, and a missing binary must say "not found". */
-	char *qemu = !strchr(av[0], '/')			 ? find_on_path(av[0])
+	char *qemu = !strchr(av[0], '/')			 ? launch_find_program(av[0])
 		     : access(av[0], F_OK) == 0 || errno != ENOENT ? xstrdup(av[0])
 								 : NULL;
 	if (!qemu) {

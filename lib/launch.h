@@ -157,6 +157,8 @@ void vm_proc_free(struct vm_proc *p);
  * p->argv (argv_build plus the private monitor), RUNTIME/accel. 0, or -1
  * with *err (swtpm is stopped again by launch_end). */
 int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err);
+/* name on $PATH (an executable regular file), malloc'd, or NULL. */
+char *launch_find_program(const char *name);
 /* Find QEMU as the caller (a missing binary says which package has it),
  * spawn it in its own session, write RUNTIME/pid. 0, or -1 with *err. */
 int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err);
