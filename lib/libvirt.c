@@ -65,6 +65,7 @@ struct lv {
 	xmlNodePtr root, devices;
 	xmlNsPtr qns;
 	xmlNodePtr cmdline; /* <qemu:commandline>, made on first use */
+	int cmdline_slot;   /* the last PCI slot given to a device in it */
 	char **err;
 	bool failed;
 };
@@ -338,6 +339,14 @@ static void drives(struct lv *x)
 			qemu_args(x, "-drive", drive.s, NULL);
 			if (dd.driver) {
 				buf_printf(&dev, "%s,drive=drive-%s,id=%s", dd.driver, d->id, d->id);
+				if (dd.pci && config_has_pci(c)) {
+					/* libvirt numbers its own PCI slots from 1 up and knows
+					 * nothing of this one: it takes one from the top */
+					int slot = x->cmdline_slot ? x->cmdline_slot - 1 : 0x1c;
+					x->cmdline_slot = slot == 0x1b ? 0x1a : slot;
+					buf_printf(&dev, ",bus=%s,addr=0x%x", machine_is_pcie(c) ? "pcie.0" : "pci.0",
+						   x->cmdline_slot);
+				}
 				if (dd.serial)
 					buf_printf(&dev, ",serial=%.20s", d->id);
 				buf_printf(&dev, ",bootindex=%d", drive_boot_index(c, d));
