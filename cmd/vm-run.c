@@ -39,6 +39,7 @@ static const char usage[] =
     "      --runas USER          as root: the user QEMU runs as (default: $VM_RUNAS, utmkit, nobody)\n"
     "      --no-sandbox          no seccomp filter, and QEMU keeps the caller's user (warns)\n"
     "      --allow-path PATH     the config may name PATH (a file or folder) outside the bundle\n"
+    "      --incoming URI        wait for a migration (vm-migrate) on tcp:HOST:PORT or unix:PATH\n"
     "  -q, --quiet               no messages but errors\n"
     "  -v, --verbose             say what is chosen and why; -vv: the QEMU command line too\n"
     "  -h, --help                this help\n"
@@ -196,7 +197,7 @@ static void drain_console(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_STOP_TIMEOUT = 256, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH };
+	enum { OPT_STOP_TIMEOUT = 256, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_INCOMING };
 	static const struct option longopts[] = {
 	    {"accel", required_argument, NULL, 'a'},
 	    {"console", no_argument, NULL, 'c'},
@@ -209,10 +210,11 @@ int main(int argc, char **argv)
 	    {"runas", required_argument, NULL, OPT_RUNAS},
 	    {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
 	    {"allow-path", required_argument, NULL, OPT_ALLOW_PATH},
+	    {"incoming", required_argument, NULL, OPT_INCOMING},
 	    CLI_COMMON_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
-	const char *accel_opt = NULL, *runas = NULL;
+	const char *accel_opt = NULL, *runas = NULL, *incoming = NULL;
 	struct strv allow = {0};
 	bool console = false, detach = false;
 	struct argv_opts o = ARGV_OPTS_INIT;
@@ -234,6 +236,7 @@ int main(int argc, char **argv)
 		case OPT_RUNAS: runas = optarg; break;
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
+		case OPT_INCOMING: incoming = optarg; break;
 		case OPT_STOP_TIMEOUT:
 			if (parse_int(optarg, 0, 100000000, &stop_timeout_s, &e) < 0)
 				vm_errx(EXIT_USAGE, "--stop-timeout %s: %s (seconds)", optarg, e);
@@ -312,7 +315,7 @@ int main(int argc, char **argv)
 	const char *qdir = getenv("VM_QEMU_DIR");
 	o.qemu_dir = qdir && *qdir ? qdir : NULL;
 	struct launch_opts lo = {.name = S.name, .b = &b, .eff = &eff, .runtime_dir = S.rtdir,
-				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask,
+				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask, .incoming = incoming,
 				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio")};
 	if (launch_prepare(&S.p, &lo, &err) < 0)
 		die(EXIT_FAIL, "%s", err);

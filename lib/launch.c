@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "firmware.h"
+#include "migrate.h"
 #include "qmp.h"
 #include "runtime.h"
 
@@ -270,6 +271,8 @@ void vm_proc_free(struct vm_proc *p)
 	launch_user_free(&p->user);
 	free(p->rtdir);
 	p->rtdir = NULL;
+	free(p->incoming);
+	p->incoming = NULL;
 }
 
 static void keep_open(int fd)
@@ -516,6 +519,13 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 	strv_pushf(&p->argv, "socket,id=vmrun,fd=%d", p->priv[1]);
 	strv_push(&p->argv, "-mon");
 	strv_push(&p->argv, "chardev=vmrun,mode=control");
+	if (o->incoming) {
+		if (migrate_uri_check(o->incoming, err) < 0)
+			return -1;
+		strv_push(&p->argv, "-incoming");
+		strv_push(&p->argv, "defer");
+		p->incoming = xstrdup(o->incoming);
+	}
 	if (ao.accel)
 		runtime_write_file(p->rtdir, RT_ACCEL, ao.accel);
 	return 0;
@@ -717,6 +727,10 @@ int launch_wait_ready(struct vm_proc *p, int sigfd, bool bounded, int *sig, char
 		}
 		free(why);
 		free(qerr);
+		return -1;
+	}
+	if (p->incoming && migrate_incoming(p->q, p->incoming, LAUNCH_QMP_MS, err) < 0) {
+		kill_qemu(p, NULL);
 		return -1;
 	}
 	p->log_at_ready = log_size(p->rtdir);
