@@ -606,6 +606,17 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 	}
 	stop_nbd(&r);
 	ret = wait_dest_runs(&r, was_running, res);
+	if (ret < 0 && was_running && !res->postcopy) {
+		/* the destination never ran (it failed to take over its disks,
+		 * say): the guest goes on here, where its state still is */
+		char *e = NULL;
+		if (cmd(src, "cont", NULL, NULL, &e) < 0) {
+			char *both = xasprintf("%s; resuming the source failed too: %s", *err, e);
+			free(*err);
+			*err = both;
+		}
+		free(e);
+	}
 out:
 	for (size_t i = 0; i < r.ndisks; i++) {
 		free(r.disks[i].device);
