@@ -161,7 +161,19 @@ int main(int argc, char **argv)
 	end_line(&u);
 	if (r < 0) {
 		bool timeout = err && !strcmp(err, "timed out");
-		vm_warnx("%s: migration to %s failed: %s; the VM runs on here", name, o.uri, err ? err : "?");
+		/* say where the guest is: it runs on here unless the switch went too far */
+		json_object *st = NULL, *sv;
+		char *se = NULL;
+		const char *state = NULL;
+		if (qmp_execute(q, "query-status", NULL, 5000, &st, &se) == 0 && json_object_object_get_ex(st, "status", &sv))
+			state = json_object_get_string(sv);
+		if (state && !strcmp(state, "running"))
+			vm_warnx("%s: migration to %s failed: %s; the VM runs on here", name, o.uri, err ? err : "?");
+		else
+			vm_warnx("%s: migration to %s failed: %s; the VM is %s here", name, o.uri, err ? err : "?",
+				 state ? state : "in an unknown state");
+		json_object_put(st);
+		free(se);
 		qmp_close(o.dest);
 		qmp_close(q);
 		vm_exit_error(timeout ? EXIT_TIMEOUT : EXIT_FAIL);

@@ -608,9 +608,18 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 	ret = wait_dest_runs(&r, was_running, res);
 	if (ret < 0 && was_running && !res->postcopy) {
 		/* the destination never ran (it failed to take over its disks,
-		 * say): the guest goes on here, where its state still is */
+		 * say): the guest goes on here, where its state still is. The
+		 * destination goes first: it may hold the disks' locks. */
+		if (o->dest)
+			cmd_quiet(o->dest, "quit", NULL);
 		char *e = NULL;
-		if (cmd(src, "cont", NULL, NULL, &e) < 0) {
+		int tries = 0;
+		while (cmd(src, "cont", NULL, NULL, &e) < 0 && ++tries < 50) {
+			free(e);
+			e = NULL;
+			usleep(100000);
+		}
+		if (e) {
 			char *both = xasprintf("%s; resuming the source failed too: %s", *err, e);
 			free(*err);
 			*err = both;
