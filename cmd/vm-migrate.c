@@ -35,8 +35,8 @@ static const struct cli_option options[] = {
     CLI_FLAG(OPT_NO_AUTO_CONVERGE, "no-auto-converge", "never slow the guest's CPUs down to converge"),
     CLI_FLAG(OPT_COPY_STORAGE, "copy-storage", "copy the disks too (storage not shared): the\n"
 					       "destination serves its images over NBD"),
-    CLI_VALUE(OPT_DEST_QMP, "dest-qmp", "SOCKET", "the destination's QMP socket (needed for\n"
-						  "--copy-storage; confirms that it runs)"),
+    CLI_VALUE(OPT_DEST_QMP, "dest-qmp", "SOCKET", "the destination's QMP socket (to copy storage;\n"
+						  "confirms that it runs)"),
     CLI_VALUE(OPT_NBD, "nbd", "URI", "where the destination serves its disks (default: the\n"
 				     "migration's host, port + 1; or PATH.nbd)"),
     CLI_VALUE('t', "timeout", "SECONDS", "cancel a migration that takes longer (exit status 3)"),

@@ -1,4 +1,4 @@
-# bash completion for utmkit's tools: vm-create vm-config vm-argv vm-run vm-stop
+# bash completion for utmkit's tools: vm-create vm-config vm-argv vm-run vm-stop vm-migrate
 # vm-ls vm-qmp vm-disk vm-pack (and any later vm-* tool given to `complete`).
 #
 # Load it from ~/.bashrc:   . /usr/local/share/utmkit/completion/utmkit.bash
@@ -406,7 +406,7 @@ _utmkit() {
 	case $tool in
 	vm-create)
 		((n == 0)) && _utmkit_files -d ;;
-	vm-argv | vm-run)
+	vm-argv | vm-run | vm-migrate)
 		((n == 0)) && _utmkit_bundles ;;
 	vm-stop | vm-ls)
 		_utmkit_bundles ;;
@@ -499,4 +499,4 @@ _utmkit() {
 	return 0
 }
 
-complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack
+complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-migrate
