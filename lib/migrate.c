@@ -602,7 +602,10 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 			}
 			res->postcopy = true;
 		}
-		usleep((useconds_t)poll_ms * 1000);
+		/* the next progress report, or sooner when the status changes */
+		json_object *ev = NULL;
+		if (qmp_wait_event(src, "MIGRATION", poll_ms, &ev, NULL) == 1)
+			json_object_put(ev);
 	}
 	stop_nbd(&r);
 	ret = wait_dest_runs(&r, was_running, res);
