@@ -62,7 +62,7 @@ check "the count goes on at the destination ($last_src, then $first_dst ...)" \
 	[ -n "$first_dst" ] && [ "$first_dst" -gt 0 ] && [ "$first_dst" -ge "$last_src" ] && [ "$first_dst" -le $((last_src + 5)) ]
 check "no restart: no banner at the destination" sh -c "! grep -q 'utmkit demo guest' '$dst_rt/console.log'"
 check "and it keeps counting" sh -c "[ \"\$(sed -n 's/^utmkit-count \([0-9]*\).*/\1/p' '$dst_rt/console.log' | tail -n 1)\" -gt $first_dst ]"
-on_dest vm-stop -q --force "$T/m1-dst.utm"
+check "vm-stop stops the destination" on_dest vm-stop -q --force "$T/m1-dst.utm"
 
 # ---- a failure leaves the source running, with QEMU's reason ----
 pair m2
