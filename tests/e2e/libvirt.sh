@@ -73,8 +73,21 @@ check "UEFI: loader and the bundle's nvram" grep -q "<nvram[^>]*>$T/lv-x86-uefi.
 
 # ---- a real libvirtd ----
 uri=qemu:///system
+# virtlogd (the serial logs) is started here when missing, and again before
+# each domain: one started by a test has been seen to vanish mid-run
+virtlogd_started=""
+ensure_virtlogd() {
+	[ -S /run/libvirt/virtlogd-sock ] && pgrep -x virtlogd >/dev/null && return 0
+	virtlogd -d && [ -z "$virtlogd_started" ] && virtlogd_started=1 &&
+		at_exit 'kill "$(cat /run/virtlogd.pid)" 2>/dev/null'
+	i=0
+	while [ ! -S /run/libvirt/virtlogd-sock ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+ensure_virtlogd
 if ! virsh -c $uri version >/dev/null 2>&1; then
-	pgrep -x virtlogd >/dev/null || { virtlogd -d && at_exit 'kill "$(cat /run/virtlogd.pid)" 2>/dev/null'; }
 	libvirtd -d >"$T/libvirtd.err" 2>&1 && at_exit 'kill "$(cat /run/libvirtd.pid)" 2>/dev/null'
 	i=0
 	while ! virsh -c $uri version >/dev/null 2>&1 && [ $i -lt 100 ]; do
@@ -94,6 +107,7 @@ domain_cycle() {
 	at_exit "virsh destroy $dom >/dev/null 2>&1; virsh undefine --nvram $dom >/dev/null 2>&1"
 	# argv.sh, run alongside, removes the goldens' shared folder when it ends
 	mkdir -p "$share"
+	ensure_virtlogd
 	if ! virsh define "$T/$g.xml" >"$T/$g.virsh" 2>&1; then
 		not_ok "$g: virsh define: $(cat "$T/$g.virsh")"
 		return
@@ -128,6 +142,7 @@ vm-create -q --memory 256M --net none --kernel "$GUEST_DIR/vmlinuz" --initrd "$G
 chmod -R a+rX "$T/lv-demo.utm"
 vm-argv --libvirt "$T/lv-demo.utm" >"$T/demo.xml"
 dom=utmkit-lv-$$-demo
+ensure_virtlogd
 at_exit "virsh destroy $dom >/dev/null 2>&1; virsh undefine $dom >/dev/null 2>&1"
 check "demo: virsh define" virsh define "$T/demo.xml" >/dev/null
 check "demo: virsh start" virsh start "$dom" >/dev/null
