@@ -16,7 +16,8 @@ WITH_GUEST ?= yes
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-PKGS = libconfuse json-c libbsd-overlay libplist-2.0
+# libxml-2.0: its headers only; lib/libvirt.c opens libxml2 on first use.
+PKGS = libconfuse json-c libbsd-overlay libplist-2.0 libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -Ilib \
 	-DVM_DATADIR='"$(DATADIR)"' -DVM_SRCDIR='"$(CURDIR)"'

@@ -6,13 +6,17 @@
 
 #include "accel.h"
 #include "argv.h"
+#include "libvirt.h"
 #include "tool.h"
 
-enum { OPT_NO_SANDBOX = CLI_LONG_ONLY, OPT_ALLOW_PATH, OPT_DISPLAY };
+enum { OPT_NO_SANDBOX = CLI_LONG_ONLY, OPT_ALLOW_PATH, OPT_DISPLAY, OPT_LIBVIRT };
 
 static const struct cli_option options[] = {
     CLI_FLAG('0', "null", "NUL-separated words (for xargs -0)"),
     CLI_FLAG('j', "json", "a JSON array of words"),
+    CLI_FLAG(OPT_LIBVIRT, "libvirt", "a libvirt domain XML instead (domain type kvm or qemu\n"
+				      "from the accelerator verdict); what libvirt cannot say\n"
+				      "goes into <qemu:commandline>, each item a warning"),
     CLI_VALUE('a', "accel", "A", "accelerator: auto, kvm or tcg (default: the config's, then\n"
 				 "$VM_ACCEL, then auto)"),
     CLI_FLAG('S', "paused", "start with the CPUs stopped (-S)"),
@@ -30,14 +34,47 @@ static const struct cli_option options[] = {
 static const struct cli_spec cli = {
     .usage = "usage: vm-argv [-0] [--json] [--accel auto|kvm|tcg] [--paused] [--snapshot]\n"
 	     "               [--exit-device] [--no-sandbox] [--allow-path PATH]...\n"
-	     "               [--display none|vnc|spice|vnc:PORT] BUNDLE\n",
+	     "               [--display none|vnc|spice|vnc:PORT] BUNDLE\n"
+	     "       vm-argv --libvirt [--accel auto|kvm|tcg] [--exit-device] [--allow-path PATH]... BUNDLE\n",
     .about = "Print the QEMU command line for BUNDLE, program first.\n",
     .options = options,
 };
 
+/* The domain type is the accelerator vm-run would use: auto is decided
+ * here, by the probe (its verdict is cached for the host's boot). */
+static int print_libvirt(struct bundle *b, const struct argv_opts *ao)
+{
+	struct accel_choice ac;
+	char *err = NULL;
+	if (accel_choose(ao->accel, &b->cfg, &ac, &err) < 0)
+		vm_errx(EXIT_USAGE, "%s", err);
+	vm_info("accelerator %s", ac.reason);
+	struct libvirt_opts lo = {.domain_type = !strcmp(ac.accel, "kvm") ? "kvm" : "qemu",
+				  .qemu_dir = ao->qemu_dir, .exit_device = ao->exit_device};
+	struct strv warnings = {0};
+	char *xml = libvirt_domain_xml(b, &lo, &warnings, &err);
+	char *name = bundle_display_name(b->path);
+	for (size_t i = 0; i < warnings.n; i++)
+		vm_warnx("%s: %s", name, warnings.v[i]);
+	int status = 0;
+	if (xml)
+		fputs(xml, stdout);
+	else
+		vm_warnx("%s", err);
+	if (!xml)
+		status = EXIT_FAIL;
+	free(name);
+	free(xml);
+	free(err);
+	strv_free(&warnings);
+	accel_choice_free(&ac);
+	bundle_close(b);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
-	enum { SHELL, NUL, JSON } mode = SHELL;
+	enum { SHELL, NUL, JSON, LIBVIRT } mode = SHELL;
 	struct argv_opts o = ARGV_OPTS_INIT;
 	struct strv allow = {0};
 	int ch;
@@ -52,6 +89,7 @@ int main(int argc, char **argv)
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
 		case OPT_DISPLAY: o.display = optarg; break;
+		case OPT_LIBVIRT: mode = LIBVIRT; break;
 		}
 	}
 	if (argc - optind != 1)
@@ -70,6 +108,8 @@ int main(int argc, char **argv)
 	if (o.display && display_parse(o.display, &ds, &derr) < 0)
 		vm_errx(EXIT_USAGE, "%s", derr);
 	o.qemu_dir = getenv("VM_QEMU_DIR") && *getenv("VM_QEMU_DIR") ? getenv("VM_QEMU_DIR") : NULL;
+	if (mode == LIBVIRT)
+		return print_libvirt(&b, &o);
 	struct strv av = {0};
 	if (argv_build(&b, &o, &av, &err) < 0) {
 		vm_warnx("%s", err);

@@ -24,7 +24,7 @@
 #include "runtime.h"
 #include "tool.h"
 
-enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_DISPLAY };
+enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_DISPLAY, OPT_INCOMING };
 
 static const struct cli_option options[] = {
     CLI_VALUE('a', "accel", "ACCEL", "auto, kvm or tcg (default: the config, $VM_ACCEL, auto)"),
@@ -44,6 +44,8 @@ static const struct cli_option options[] = {
     CLI_FLAG(OPT_NO_SANDBOX, "no-sandbox", "no seccomp filter, and QEMU keeps the caller's user (warns)"),
     CLI_VALUE(OPT_ALLOW_PATH, "allow-path", "PATH", "the config may name PATH (a file or folder) outside\n"
 						      "the bundle"),
+    CLI_VALUE(OPT_INCOMING, "incoming", "URI", "wait for a migration (vm-migrate) on tcp:HOST:PORT or\n"
+					      "unix:PATH"),
     CLI_FLAG('q', "quiet", "no messages but errors"),
     CLI_FLAG('v', "verbose", "say what is chosen and why; -vv: the QEMU command line too"),
     CLI_END,
@@ -207,7 +209,7 @@ static void drain_console(void)
 
 int main(int argc, char **argv)
 {
-	const char *accel_opt = NULL, *runas = NULL;
+	const char *accel_opt = NULL, *runas = NULL, *incoming = NULL;
 	struct strv allow = {0};
 	bool console = false, detach = false;
 	struct argv_opts o = ARGV_OPTS_INIT;
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
 		case OPT_DISPLAY: o.display = optarg; break;
+		case OPT_INCOMING: incoming = optarg; break;
 		}
 	}
 	if (argc - optind != 1)
@@ -301,7 +304,7 @@ int main(int argc, char **argv)
 	const char *qdir = getenv("VM_QEMU_DIR");
 	o.qemu_dir = qdir && *qdir ? qdir : NULL;
 	struct launch_opts lo = {.name = S.name, .b = &b, .eff = &eff, .runtime_dir = S.rtdir,
-				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask,
+				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask, .incoming = incoming,
 				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio")};
 	if (launch_prepare(&S.p, &lo, &err) < 0)
 		die(EXIT_FAIL, "%s", err);

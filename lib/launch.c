@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "firmware.h"
+#include "migrate.h"
 #include "qmp.h"
 #include "runtime.h"
 
@@ -270,6 +271,8 @@ void vm_proc_free(struct vm_proc *p)
 	launch_user_free(&p->user);
 	free(p->rtdir);
 	p->rtdir = NULL;
+	free(p->incoming);
+	p->incoming = NULL;
 }
 
 static void keep_open(int fd)
@@ -516,6 +519,13 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 	strv_pushf(&p->argv, "socket,id=vmrun,fd=%d", p->priv[1]);
 	strv_push(&p->argv, "-mon");
 	strv_push(&p->argv, "chardev=vmrun,mode=control");
+	if (o->incoming) {
+		if (migrate_uri_check(o->incoming, err) < 0)
+			return -1;
+		strv_push(&p->argv, "-incoming");
+		strv_push(&p->argv, "defer");
+		p->incoming = xstrdup(o->incoming);
+	}
 	if (ao.accel)
 		runtime_write_file(p->rtdir, RT_ACCEL, ao.accel);
 	return 0;
@@ -532,8 +542,7 @@ static const char *qemu_package(const char *qarch)
 	return "qemu-system-misc";
 }
 
-/* name on $PATH (an executable regular file), malloc'd, or NULL. */
-static char *find_on_path(const char *name)
+char *launch_find_program(const char *name)
 {
 	const char *path = getenv("PATH");
 	char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin"), *save = NULL;
@@ -556,7 +565,7 @@ int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err)
 	const char *pkg = qemu_package(config_qemu_arch(o->eff->arch));
 	/* Find QEMU as the caller, on the caller's PATH: QEMU's user may not
 	 * search root's folders, and a missing binary must say "not found". */
-	char *qemu = !strchr(av[0], '/')			 ? find_on_path(av[0])
+	char *qemu = !strchr(av[0], '/')			 ? launch_find_program(av[0])
 		     : access(av[0], F_OK) == 0 || errno != ENOENT ? xstrdup(av[0])
 								 : NULL;
 	if (!qemu) {
@@ -750,6 +759,10 @@ int launch_wait_ready(struct vm_proc *p, int sigfd, bool bounded, int *sig, char
 		}
 		free(why);
 		free(qerr);
+		return -1;
+	}
+	if (p->incoming && migrate_incoming(p->q, p->incoming, LAUNCH_QMP_MS, err) < 0) {
+		kill_qemu(p, NULL);
 		return -1;
 	}
 	p->log_at_ready = log_size(p->rtdir);

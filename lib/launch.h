@@ -128,7 +128,11 @@ struct launch_opts {
 	struct argv_opts argv;          /* paused, snapshot, accel...; the fds are the launcher's */
 	bool stdio_serial;              /* QEMU gets this terminal (serial mode stdio) */
 	const sigset_t *child_mask;     /* signal mask for QEMU and swtpm (NULL: as is) */
-	/* Later: incoming (an fd or tcp address for -incoming), a save (migrate to an fd). */
+	/* A migration comes in (vm-run --incoming): tcp:HOST:PORT or unix:PATH.
+	 * QEMU starts with -incoming defer; launch_wait_ready sets it listening
+	 * (migrate_incoming, migrate.h), so a detached start returns once it
+	 * listens. NULL: a fresh start. Later: a save (migrate to an fd). */
+	const char *incoming;
 };
 
 struct vm_proc {
@@ -147,6 +151,7 @@ struct vm_proc {
 	int *files;
 	size_t nfiles;
 	const sigset_t *child_mask;
+	char *incoming;
 };
 void vm_proc_init(struct vm_proc *p);
 /* Frees and closes what p holds; QEMU and swtpm run on (see launch_end). */
@@ -157,10 +162,13 @@ void vm_proc_free(struct vm_proc *p);
  * p->argv (argv_build plus the private monitor), RUNTIME/accel. 0, or -1
  * with *err (swtpm is stopped again by launch_end). */
 int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err);
+/* name on $PATH (an executable regular file), malloc'd, or NULL. */
+char *launch_find_program(const char *name);
 /* Find QEMU as the caller (a missing binary says which package has it),
  * spawn it in its own session, write RUNTIME/pid. 0, or -1 with *err. */
 int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err);
-/* Wait for the private monitor's greeting and complete the handshake;
+/* Wait for the private monitor's greeting and complete the handshake
+ * (then, for an incoming migration, migrate-incoming);
  * sigfd is a signalfd: a signal but SIGCHLD kills QEMU (1, *sig).
  * bounded: give up (kill QEMU) after LAUNCH_START_TIMEOUT_MS. 0 when QEMU
  * answers, -1 with *err saying why it did not (qemu.log's reason). */

@@ -1,5 +1,5 @@
 # bash completion for utmkit's tools: vm-create vm-config vm-argv vm-run vm-stop
-# vm-ls vm-qmp vm-disk vm-pack vm-screen (and any later vm-* tool given to `complete`).
+# vm-ls vm-qmp vm-disk vm-pack vm-screen vm-migrate (and any later vm-* tool given to `complete`).
 #
 # Load it from ~/.bashrc:   . /usr/local/share/utmkit/completion/utmkit.bash
 # or link it into a bash-completion folder under each tool's name, e.g.
@@ -406,7 +406,7 @@ _utmkit() {
 	case $tool in
 	vm-create)
 		((n == 0)) && _utmkit_files -d ;;
-	vm-argv | vm-run)
+	vm-argv | vm-run | vm-migrate)
 		((n == 0)) && _utmkit_bundles ;;
 	vm-stop | vm-ls)
 		_utmkit_bundles ;;
@@ -499,4 +499,4 @@ _utmkit() {
 	return 0
 }
 
-complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-screen
+complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-screen vm-migrate
