@@ -233,7 +233,7 @@ bool launch_console_socket(const struct vm_config *eff)
 void vm_proc_init(struct vm_proc *p)
 {
 	memset(p, 0, sizeof *p);
-	p->lock_fd = p->logfd = p->rtfd = p->qmp_lfd = p->session_lfd = p->con_lfd = -1;
+	p->lock_fd = p->logfd = p->rtfd = p->qmp_lfd = p->session_lfd = p->con_lfd = p->qga_lfd = -1;
 	p->priv[0] = p->priv[1] = -1;
 }
 
@@ -252,6 +252,7 @@ static void close_for_qemu(struct vm_proc *p)
 	close_fd(&p->qmp_lfd);
 	close_fd(&p->session_lfd);
 	close_fd(&p->con_lfd);
+	close_fd(&p->qga_lfd);
 	close_fd(&p->priv[1]);
 	for (size_t i = 0; i < p->nfiles; i++)
 		close(p->files[i]);
@@ -500,6 +501,8 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 		return -1;
 	if (launch_console_socket(o->eff) && (p->con_lfd = listen_in(p->rtdir, RT_CONSOLE, err)) < 0)
 		return -1;
+	if (config_agent(o->eff) && (p->qga_lfd = listen_in(p->rtdir, RT_QGA, err)) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->priv) < 0) {
 		vm_set_err(err, "socketpair: %s", strerror(errno));
 		return -1;
@@ -510,6 +513,7 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 	ao.qmp_fd = p->qmp_lfd;
 	ao.qmp_session_fd = p->session_lfd;
 	ao.console_fd = p->con_lfd;
+	ao.qga_fd = p->qga_lfd;
 	if (argv_build(o->b, &ao, &p->argv, err) < 0)
 		return -1;
 	strv_push(&p->argv, "-chardev");
@@ -596,6 +600,7 @@ int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err)
 		keep_open(p->qmp_lfd);
 		keep_open(p->session_lfd);
 		keep_open(p->con_lfd);
+		keep_open(p->qga_lfd);
 		keep_open(p->priv[1]);
 		keep_open(p->rtfd);
 		for (size_t i = 0; i < p->nfiles; i++)

@@ -143,7 +143,7 @@ struct vm_proc {
 	/* private */
 	char *rtdir;
 	struct launch_user user;
-	int lock_fd, logfd, rtfd, qmp_lfd, session_lfd, con_lfd, priv[2];
+	int lock_fd, logfd, rtfd, qmp_lfd, session_lfd, con_lfd, qga_lfd, priv[2];
 	int *files;
 	size_t nfiles;
 	const sigset_t *child_mask;
