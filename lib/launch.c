@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "firmware.h"
 #include "qmp.h"
 #include "runtime.h"
@@ -54,6 +55,7 @@ void stop_seq_escalate(struct stop_seq *s)
 	switch (s->stage) {
 	case STOP_IDLE:
 	case STOP_POWERDOWN:
+	case STOP_AGENT:
 		quit(s);
 		break;
 	case STOP_QUIT:
@@ -107,12 +109,40 @@ int stop_seq_timeout(const struct stop_seq *s)
 	return left <= 0 ? 0 : (int)left + 1;
 }
 
+/* How long a guest agent gets to answer the sync in a stop sequence. */
+#define STOP_AGENT_SYNC_MS 2000
+
+/* After the power button: guest-shutdown through the guest agent, when
+ * one answers. true when asked. */
+static bool agent_stop(struct stop_seq *s)
+{
+	char *err = NULL;
+	struct agent *a = agent_connect(s->agent_dir, s->name ? s->name : "?", STOP_AGENT_SYNC_MS, &err);
+	if (a && agent_shutdown(a, "powerdown", &err) == 0) {
+		agent_close(a);
+		return true;
+	}
+	agent_close(a);
+	note(s, STOP_EV_AGENT_NONE, err);
+	free(err);
+	return false;
+}
+
 bool stop_seq_tick(struct stop_seq *s)
 {
 	if (!s->deadline || now_ms() < s->deadline)
 		return false;
-	if (s->stage == STOP_POWERDOWN)
+	if (s->stage == STOP_POWERDOWN && s->agent_dir) {
+		note(s, STOP_EV_POWERDOWN_TIMEOUT, "agent");
+		if (agent_stop(s)) {
+			set_stage(s, STOP_AGENT, s->powerdown_ms);
+			return true;
+		}
+	} else if (s->stage == STOP_POWERDOWN) {
 		note(s, STOP_EV_POWERDOWN_TIMEOUT, NULL);
+	} else if (s->stage == STOP_AGENT) {
+		note(s, STOP_EV_AGENT_TIMEOUT, NULL);
+	}
 	stop_seq_escalate(s);
 	return true;
 }
@@ -141,7 +171,11 @@ int vm_stop(const char *dir, const struct vm_stop_opts *o, char **err)
 	free(qerr);
 
 	struct stop_seq s = {.q = q, .pid = pid, .powerdown_ms = o->timeout_ms, .quit_ms = o->grace_ms,
-			     .kill_ms = o->grace_ms, .note = o->note, .ctx = o->ctx};
+			     .kill_ms = o->grace_ms, .note = o->note, .ctx = o->ctx, .name = o->name};
+	char *qga = path_join(dir, RT_QGA);
+	if (file_exists(qga))
+		s.agent_dir = dir;
+	free(qga);
 	stop_seq_begin(&s, o->force);
 	int r = 0;
 	for (;;) {
@@ -158,6 +192,12 @@ int vm_stop(const char *dir, const struct vm_stop_opts *o, char **err)
 	if (!s.killed && (q ? !saw_shutdown(q) : hung_up)) {
 		vm_set_err(err, "QEMU exited without shutting down (killed or crashed)");
 		r = -1;
+	} else {
+		static const char *const by[] = {[STOP_IDLE] = "quit", [STOP_POWERDOWN] = "the power button",
+						 [STOP_AGENT] = "the guest agent", [STOP_QUIT] = "quit",
+						 [STOP_KILL] = "kill"};
+		if (o->stopped_by)
+			*o->stopped_by = by[s.stage];
 	}
 	/* Tidy what a detached QEMU leaves behind, unless a new run already took over. */
 	struct runtime rt;
