@@ -517,10 +517,10 @@ int agent_file_put(struct agent *a, int fd_in, const char *path, int mode, uint6
 	uint64_t total = 0;
 	if (file_open(a, path, "w", &h, err) < 0)
 		return -1;
-	char *buf = xmalloc(AGENT_FILE_CHUNK);
+	char *buf = xmalloc(AGENT_WRITE_CHUNK);
 	int r = 0;
 	for (;;) {
-		ssize_t n = read_full(fd_in, buf, AGENT_FILE_CHUNK);
+		ssize_t n = read_full(fd_in, buf, AGENT_WRITE_CHUNK);
 		if (n < 0) {
 			vm_set_err(err, "reading: %s", strerror(errno));
 			r = -1;
@@ -545,7 +545,7 @@ int agent_file_put(struct agent *a, int fd_in, const char *path, int mode, uint6
 			break;
 		}
 		total += (uint64_t)n;
-		if (n < AGENT_FILE_CHUNK && interrupted(a)) {
+		if (interrupted(a)) {
 			vm_set_err(err, "interrupted");
 			r = -1;
 			break;
@@ -597,7 +597,7 @@ int agent_file_get(struct agent *a, const char *path, int fd_out, int *mode, uin
 	for (bool eof = false; !eof;) {
 		struct json_object *args = json_object_new_object(), *ret = NULL, *v;
 		json_object_object_add(args, "handle", json_object_new_int64(h));
-		json_object_object_add(args, "count", json_object_new_int64(AGENT_FILE_CHUNK));
+		json_object_object_add(args, "count", json_object_new_int64(AGENT_READ_CHUNK));
 		r = agent_command(a, "guest-file-read", args, AGENT_CMD_MS, &ret, err);
 		json_object_put(args);
 		if (r < 0)
