@@ -238,7 +238,7 @@ static int feed(struct qmp *q, const char *p, size_t n)
 			return -1;
 		if (!ff)
 			break;
-		q->skip = true;
+		q->skip = false;
 		json_tokener_reset(q->tok);
 		q->partial = false;
 		p += k + 1;
