@@ -403,7 +403,7 @@ int main(int argc, char **argv)
 	struct agent *a = NULL;
 	double until = opt.wait_ms > 0 ? now_ms() + opt.wait_ms : 0;
 	for (;;) {
-		a = agent_connect(dir, name, AGENT_SYNC_MS, &err);
+		a = agent_connect(dir, name, -1, AGENT_SYNC_MS, &err);
 		if (a || !until || now_ms() >= until || interrupted || !runtime_locked(dir))
 			break;
 		free(err);

@@ -194,8 +194,9 @@ static struct json_object *row_json(const struct row *r)
 		qga = NULL;
 	}
 	if (qga && r->st.state == VM_RUNNING) {
-		struct agent *a = agent_connect(r->st.dir, r->name, AGENT_PING_MS, NULL);
-		answers = json_object_new_boolean(a != NULL);
+		struct agent *a = agent_connect(r->st.dir, r->name, AGENT_PING_MS, AGENT_PING_MS, NULL);
+		/* busy with another client: it answers that one */
+		answers = json_object_new_boolean(a != NULL || errno == EBUSY);
 		agent_close(a);
 	}
 	json_object_object_add(o, "agent_socket", qga);

@@ -2,10 +2,12 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 
 struct agent {
 	struct qmp *q;
+	int lock_fd; /* RUNTIME/qga.lock, held while connected; -1: none */
 	char *name;
 	volatile sig_atomic_t *intr;
 };
@@ -126,6 +129,7 @@ fail:
 struct agent *agent_open_fd(int fd, const char *vm_name, int sync_ms, char **err)
 {
 	struct agent *a = xcalloc(1, sizeof *a);
+	a->lock_fd = -1;
 	a->q = qmp_open_plain(fd, AGENT_CMD_MS);
 	a->name = xstrdup(vm_name);
 	if (sync_agent(a, sync_ms, err) < 0) {
@@ -137,12 +141,62 @@ struct agent *agent_open_fd(int fd, const char *vm_name, int sync_ms, char **err
 	return a;
 }
 
-struct agent *agent_connect(const char *dir, const char *vm_name, int sync_ms, char **err)
+/* The turn of this client: the lock's fd, or -1 with *err and errno. */
+static int take_turn(const char *dir, const char *vm_name, int lock_ms, char **err)
+{
+	char *path = path_join(dir, RT_QGA_LOCK);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int en = errno;
+	free(path);
+	if (fd < 0) {
+		vm_set_err(err, "guest agent of VM %s: %s/%s: %s", vm_name, dir, RT_QGA_LOCK, strerror(en));
+		errno = en;
+		return -1;
+	}
+	double until = lock_ms >= 0 ? now_ms() + lock_ms : 0;
+	for (;;) {
+		if (flock(fd, lock_ms < 0 ? LOCK_EX : LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		en = errno;
+		if (en == EINTR && lock_ms < 0)
+			break; /* a signal: the caller's to handle */
+		if (en != EWOULDBLOCK && en != EINTR)
+			break;
+		if (lock_ms >= 0 && now_ms() >= until) {
+			en = EBUSY;
+			break;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	if (en == EBUSY)
+		vm_set_err(err, "the guest agent of VM %s is busy with another client", vm_name);
+	else
+		vm_set_err(err, "guest agent of VM %s: waiting for its turn: %s", vm_name, strerror(en));
+	errno = en;
+	return -1;
+}
+
+struct agent *agent_connect(const char *dir, const char *vm_name, int lock_ms, int sync_ms, char **err)
 {
 	char *path = path_join(dir, RT_QGA), *e = NULL;
+	if (!file_exists(path)) {
+		free(path);
+		vm_set_err(err, "VM %s has no guest agent channel (it runs with agent = false, "
+				"or was started without one)", vm_name);
+		errno = ENOENT;
+		return NULL;
+	}
+	int lfd = take_turn(dir, vm_name, lock_ms, err);
+	if (lfd < 0) {
+		free(path);
+		return NULL;
+	}
 	struct qmp *q = qmp_connect_plain(path, sync_ms, &e);
 	free(path);
 	if (!q) {
+		close(lfd);
 		int en = errno;
 		if (en == ENOENT || en == ECONNREFUSED)
 			vm_set_err(err, "VM %s has no guest agent channel (it runs with agent = false, "
@@ -155,6 +209,7 @@ struct agent *agent_connect(const char *dir, const char *vm_name, int sync_ms, c
 	}
 	struct agent *a = xcalloc(1, sizeof *a);
 	a->q = q;
+	a->lock_fd = lfd;
 	a->name = xstrdup(vm_name);
 	if (sync_agent(a, sync_ms, err) < 0) {
 		int en = errno;
@@ -170,6 +225,8 @@ void agent_close(struct agent *a)
 	if (!a)
 		return;
 	qmp_close(a->q);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
 	free(a->name);
 	free(a);
 }

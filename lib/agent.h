@@ -32,11 +32,15 @@ struct agent;
 #define AGENT_READ_CHUNK (1 << 20)
 
 /* Connect to RUNTIME/qga.sock (dir: the runtime dir) and sync. vm_name
- * names the VM in errors. sync_ms bounds the connection and the sync; a
- * silent agent gives "no guest agent answers in VM NAME: is
- * qemu-guest-agent installed and running?" (errno ETIMEDOUT). No socket:
- * "VM NAME has no guest agent channel ..." (errno ENOENT). NULL with *err. */
-struct agent *agent_connect(const char *dir, const char *vm_name, int sync_ms, char **err);
+ * names the VM in errors. QEMU serves one client at a time and a second
+ * one would hear nothing: clients take turns through a lock,
+ * RUNTIME/qga.lock, waiting up to lock_ms for it (-1: as long as it
+ * takes; errno EBUSY when it stays taken). sync_ms then bounds the
+ * connection and the sync; a silent agent gives "no guest agent answers in
+ * VM NAME: is qemu-guest-agent installed and running?" (errno ETIMEDOUT).
+ * No socket: "VM NAME has no guest agent channel ..." (errno ENOENT).
+ * NULL with *err. */
+struct agent *agent_connect(const char *dir, const char *vm_name, int lock_ms, int sync_ms, char **err);
 /* The same over a connected fd (tests: a socketpair). Takes ownership. */
 struct agent *agent_open_fd(int fd, const char *vm_name, int sync_ms, char **err);
 void agent_close(struct agent *a);

@@ -117,7 +117,8 @@ int stop_seq_timeout(const struct stop_seq *s)
 static bool agent_stop(struct stop_seq *s)
 {
 	char *err = NULL;
-	struct agent *a = agent_connect(s->agent_dir, s->name ? s->name : "?", STOP_AGENT_SYNC_MS, &err);
+	struct agent *a = agent_connect(s->agent_dir, s->name ? s->name : "?", STOP_AGENT_SYNC_MS,
+					STOP_AGENT_SYNC_MS, &err);
 	if (a && agent_shutdown(a, "powerdown", &err) == 0) {
 		agent_close(a);
 		return true;

@@ -257,7 +257,7 @@ static struct agent *guest_agent(struct media *m)
 {
 	char *e = NULL, *dir = bundle_runtime_path(m->b, NULL, &e);
 	char *vm = bundle_display_name(m->b->path);
-	struct agent *a = dir ? agent_connect(dir, vm, SNAPSHOT_AGENT_MS, &e) : NULL;
+	struct agent *a = dir ? agent_connect(dir, vm, SNAPSHOT_AGENT_MS, SNAPSHOT_AGENT_MS, &e) : NULL;
 	free(e);
 	free(dir);
 	free(vm);
