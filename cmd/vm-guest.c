@@ -317,7 +317,7 @@ static int cmd_info(struct agent *a, const char *name)
 
 static int simple(struct agent *a, const char *name, const char *cmd)
 {
-	char *err = NULL, *st = NULL;
+	char *err = NULL;
 	int r, n = 0;
 	if (!strcmp(cmd, "ping"))
 		r = agent_ping(a, &err);
@@ -338,7 +338,6 @@ static int simple(struct agent *a, const char *name, const char *cmd)
 		printf("froze %d filesystem%s\n", n, n == 1 ? "" : "s");
 	if (!strcmp(cmd, "fsthaw") && !vm_quiet)
 		printf("thawed %d filesystem%s\n", n, n == 1 ? "" : "s");
-	free(st);
 	return EXIT_OK;
 }
 
