@@ -574,6 +574,8 @@ int agent_file_put(struct agent *a, int fd_in, const char *path, int mode, uint6
 	uint64_t total = 0;
 	if (file_open(a, path, "w", &h, err) < 0)
 		return -1;
+	/* One write at a time: qemu-ga 7.2 loses the reply to a request that
+	 * arrives while it handles a big one (tried: two writes in flight) */
 	char *buf = xmalloc(AGENT_WRITE_CHUNK);
 	int r = 0;
 	for (;;) {
