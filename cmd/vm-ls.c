@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "agent.h"
 #include "argv.h"
 #include "bundle.h"
 #include "runtime.h"
@@ -31,6 +32,7 @@ static const struct cli_spec cli = {
 };
 
 #define QMP_MS 1000
+#define AGENT_PING_MS 500
 
 struct row {
 	char *name, *path, *uuid, *arch, *display, *error;
@@ -185,6 +187,20 @@ static struct json_object *row_json(const struct row *r)
 							  : NULL;
 	json_object_object_add(o, "display_socket", ds ? rt_path(r, ds) : NULL);
 	json_object_object_add(o, "display_uri", display_uri_json(r));
+	/* the guest agent's socket, and whether an agent answers on it now */
+	struct json_object *qga = rt_path(r, RT_QGA), *answers = NULL;
+	if (qga && !file_exists(json_object_get_string(qga))) {
+		json_object_put(qga);
+		qga = NULL;
+	}
+	if (qga && r->st.state == VM_RUNNING) {
+		struct agent *a = agent_connect(r->st.dir, r->name, AGENT_PING_MS, AGENT_PING_MS, NULL);
+		/* busy with another client: it answers that one */
+		answers = json_object_new_boolean(a != NULL || errno == EBUSY);
+		agent_close(a);
+	}
+	json_object_object_add(o, "agent_socket", qga);
+	json_object_object_add(o, "agent", answers);
 	return o;
 }
 

@@ -57,9 +57,16 @@ static void on_step(void *ctx, enum stop_event ev, const char *detail)
 	case STOP_EV_POWERDOWN_FAILED: vm_info("%s: system_powerdown: %s", c->name, detail); break;
 	case STOP_EV_POWERDOWN_TIMEOUT:
 		if (!vm_quiet)
-			vm_warnx("%s: the guest did not power off within %g s; quitting", c->name,
+			vm_warnx("%s: the guest did not power off within %g s; %s", c->name, c->timeout_ms / 1000.0,
+				 detail ? "trying its guest agent" : "quitting");
+		break;
+	case STOP_EV_AGENT_NONE: vm_info("%s: %s; quitting", c->name, detail); break;
+	case STOP_EV_AGENT_TIMEOUT:
+		if (!vm_quiet)
+			vm_warnx("%s: the guest did not power off within %g s of guest-shutdown; quitting", c->name,
 				 c->timeout_ms / 1000.0);
 		break;
+
 	case STOP_EV_QUIT: vm_info("%s: QMP quit", c->name); break;
 	case STOP_EV_QUIT_FAILED: vm_info("%s: quit: %s", c->name, detail); break;
 	case STOP_EV_TERM: vm_info("%s: SIGTERM to QEMU (pid %d)", c->name, (int)c->pid); break;
@@ -86,11 +93,14 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 	o.note = on_step;
 	o.no_qmp = on_no_qmp;
 	o.ctx = &c;
+	o.name = c.name;
+	const char *by = NULL;
+	o.stopped_by = &by;
 	int r = vm_stop(dir, &o, &err), status = EXIT_OK;
+	if (r == 0)
+		vm_info("%s: stopped (%s)", c.name, by ? by : "?");
 	if (r == 1 && !vm_quiet)
 		vm_warnx("%s: not running", c.name);
-	if (r == 0)
-		vm_info("%s: stopped", c.name);
 	if (r < 0) {
 		vm_warnx("%s: %s", c.name, err);
 		free(err);

@@ -745,6 +745,31 @@ static int devices(struct ctx *x)
 	return 0;
 }
 
+/* The QEMU guest agent's port, as UTM and virt-install add it: a
+ * virtio-serial port org.qemu.guest_agent.0 (qemu-ga in the guest opens
+ * /dev/virtio-ports/org.qemu.guest_agent.0) on RUNTIME/qga.sock, for every
+ * machine with virtio (PCI, or CCW on s390x) unless agent = false. */
+static void guest_agent(struct ctx *x)
+{
+	const struct vm_config *c = x->c;
+	if (!config_agent(c))
+		return;
+	char *cd;
+	if (x->o->qga_fd >= 0) {
+		cd = xasprintf("socket,id=qga,fd=%d,server=on,wait=off", x->o->qga_fd);
+	} else {
+		char *p = rt_file(x, RT_QGA);
+		cd = xasprintf("socket,id=qga,path=%s,server=on,wait=off", p);
+		free(p);
+	}
+	add2(x, "-chardev", cd);
+	free(cd);
+	char *bus = xasprintf("%s,id=qga-serial", pci_or_ccw(x, "virtio-serial-pci"));
+	add2(x, "-device", bus);
+	free(bus);
+	add2(x, "-device", "virtserialport,bus=qga-serial.0,chardev=qga,name=org.qemu.guest_agent.0");
+}
+
 /* A QMP monitor on a listening socket: the caller's fd, or one QEMU makes. */
 static int monitor(struct ctx *x, const char *id, int fd, const char *name)
 {
@@ -841,6 +866,8 @@ int argv_build(const struct bundle *b, const struct argv_opts *o, struct strv *o
 		r = serials(&x);
 	if (r == 0)
 		r = devices(&x);
+	if (r == 0)
+		guest_agent(&x);
 	if (r == 0) {
 		if (o->snapshot)
 			add(&x, "-snapshot");

@@ -17,6 +17,7 @@ struct argv_opts {
 	int qmp_fd;              /* >= 0: an already listening socket passed to QEMU; -1 = path */
 	int qmp_session_fd;      /* the same for the session monitor (runtime.h: RT_QMP_SESSION) */
 	int console_fd;          /* likewise for the first serial port's socket; -1 = path */
+	int qga_fd;              /* likewise for the guest agent's port (runtime.h: RT_QGA) */
 	bool no_defaults_check;  /* skip file existence checks (vm-argv on a copied config) */
 	bool no_sandbox;         /* leave out -sandbox (QEMU's seccomp filter) */
 	/* >= 0: an fd of the runtime dir that QEMU inherits; sockets QEMU makes
@@ -36,7 +37,7 @@ struct argv_opts {
 	 * or "vnc:PORT" (display_parse below); NULL = the config's. */
 	const char *display;
 };
-#define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .runtime_dirfd = -1 }
+#define ARGV_OPTS_INIT { .qmp_fd = -1, .qmp_session_fd = -1, .console_fd = -1, .qga_fd = -1, .runtime_dirfd = -1 }
 
 /* The seccomp policy QEMU runs under unless no_sandbox (libvirt's). */
 #define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"

@@ -24,6 +24,8 @@ static const char *const interfaces[] = {"virtio", "nvme", "ide", "scsi", "usb",
 static const char *const medias[] = {"disk", "cdrom", "none", NULL};
 static const char *const net_modes[] = {"user", "tap", "bridge", "socket", "mcast", "none", NULL};
 static const char *const serial_modes[] = {"socket", "pty", "file", "stdio", "none", NULL};
+/* agent defaults to true: an enum, so that unset and false differ */
+static const char *const bools[] = {"true", "false", NULL};
 static const char *const serial_targets[] = {"console", "monitor", "gdb", NULL};
 
 /* designated, so a row may leave out the trailing grammar */
@@ -63,6 +65,8 @@ static const struct field top_fields[] = {
     TOP("usb_tablet", FT_BOOL, usb_tablet, NULL, 0, 0, "a USB tablet for absolute pointing", "Input"),
     TOP("rng", FT_BOOL, rng, NULL, 0, 0, "virtio RNG device", "QEMU.RNGDevice"),
     TOP("balloon", FT_BOOL, balloon, NULL, 0, 0, "virtio balloon device", "QEMU.BalloonDevice"),
+    TOP("agent", FT_ENUM, agent, bools, 0, 0, "the QEMU guest agent's port (qga.sock; default true)",
+	"(always, where UTM supports it)"),
     TOP("tpm", FT_BOOL, tpm, NULL, 0, 0, "TPM 2.0 through swtpm", "QEMU.TPMDevice"),
     TOP("rtc_localtime", FT_BOOL, rtc_localtime, NULL, 0, 0, "RTC in local time", "QEMU.RTCLocalTime"),
     TOP("extra_args", FT_LIST, extra_args, NULL, 0, 0, "extra QEMU arguments, appended last",
@@ -318,6 +322,14 @@ bool config_has_pci(const struct vm_config *c)
 	return config_is_x86(c) ? strcmp(m, "isapc") != 0 && strcmp(m, "microvm") != 0
 				: has_prefix(m, "virt") || has_prefix(m, "pseries") || has_prefix(m, "mac99") ||
 				      has_prefix(m, "g3beige");
+}
+
+bool config_agent(const struct vm_config *c)
+{
+	const char *arch = c->arch ? c->arch : "";
+	/* m68k's virt machine has virtio-mmio only */
+	return (!c->agent || strcmp(c->agent, "false") != 0) && strcmp(arch, "m68k") != 0 &&
+	       (config_has_pci(c) || !strcmp(arch, "s390x"));
 }
 
 const char *config_default_interface(const struct vm_config *c, const char *media)

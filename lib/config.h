@@ -77,6 +77,7 @@ struct vm_config {
 	char *usb;            /* none 2.0 3.0 */
 	bool usb_tablet;
 	bool rng, balloon, tpm, rtc_localtime;
+	char *agent; /* "true" (the default) or "false": the guest agent's port */
 	struct strv extra_args;
 	struct strv allow_paths; /* host files/folders outside the bundle the config may name */
 
@@ -196,6 +197,9 @@ int config_field_set(void *base, const struct field *f, const char *key, const c
 bool config_field_get(const void *base, const struct field *f, struct buf *out);
 bool config_id_valid(const char *id);
 bool config_has_pci(const struct vm_config *c);
+/* Does the VM get the guest agent's port: agent is not "false" and the
+ * machine has virtio (PCI, or CCW on s390x)? */
+bool config_agent(const struct vm_config *c);
 const char *config_default_interface(const struct vm_config *c, const char *media);
 
 /* The qemu-system-ARCH suffix for an architecture. */

@@ -1756,6 +1756,8 @@ int config_plist_update(void *doc, const struct vm_config *c, int flags, struct 
 		put_str(in, "UsbBusSupport", !c->usb || !strcmp(c->usb, "none") ? "Disabled" : c->usb);
 	if (old.usb_tablet != c->usb_tablet && c->usb_tablet != (c->usb && strcmp(c->usb, "none")))
 		unmappable(&w, "usb_tablet", "UTM adds a USB tablet exactly when USB is on");
+	if (c->agent && !strcmp(c->agent, "false") && !str_eq(old.agent, c->agent))
+		unmappable(&w, "agent", "UTM always gives the guest agent a port where the machine has virtio");
 	if (!str_eq(old.accel, c->accel))
 		unmappable(&w, "accel", "config.plist has no accelerator choice for Linux (vm-run picks KVM or TCG)");
 	if (!str_eq(old.display, c->display) && c->display && strcmp(c->display, "none"))

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "firmware.h"
 #include "migrate.h"
 #include "qmp.h"
@@ -55,6 +56,7 @@ void stop_seq_escalate(struct stop_seq *s)
 	switch (s->stage) {
 	case STOP_IDLE:
 	case STOP_POWERDOWN:
+	case STOP_AGENT:
 		quit(s);
 		break;
 	case STOP_QUIT:
@@ -108,12 +110,41 @@ int stop_seq_timeout(const struct stop_seq *s)
 	return left <= 0 ? 0 : (int)left + 1;
 }
 
+/* How long a guest agent gets to answer the sync in a stop sequence. */
+#define STOP_AGENT_SYNC_MS 2000
+
+/* After the power button: guest-shutdown through the guest agent, when
+ * one answers. true when asked. */
+static bool agent_stop(struct stop_seq *s)
+{
+	char *err = NULL;
+	struct agent *a = agent_connect(s->agent_dir, s->name ? s->name : "?", STOP_AGENT_SYNC_MS,
+					STOP_AGENT_SYNC_MS, &err);
+	if (a && agent_shutdown(a, "powerdown", &err) == 0) {
+		agent_close(a);
+		return true;
+	}
+	agent_close(a);
+	note(s, STOP_EV_AGENT_NONE, err);
+	free(err);
+	return false;
+}
+
 bool stop_seq_tick(struct stop_seq *s)
 {
 	if (!s->deadline || now_ms() < s->deadline)
 		return false;
-	if (s->stage == STOP_POWERDOWN)
+	if (s->stage == STOP_POWERDOWN && s->agent_dir) {
+		note(s, STOP_EV_POWERDOWN_TIMEOUT, "agent");
+		if (agent_stop(s)) {
+			set_stage(s, STOP_AGENT, s->powerdown_ms);
+			return true;
+		}
+	} else if (s->stage == STOP_POWERDOWN) {
 		note(s, STOP_EV_POWERDOWN_TIMEOUT, NULL);
+	} else if (s->stage == STOP_AGENT) {
+		note(s, STOP_EV_AGENT_TIMEOUT, NULL);
+	}
 	stop_seq_escalate(s);
 	return true;
 }
@@ -142,7 +173,11 @@ int vm_stop(const char *dir, const struct vm_stop_opts *o, char **err)
 	free(qerr);
 
 	struct stop_seq s = {.q = q, .pid = pid, .powerdown_ms = o->timeout_ms, .quit_ms = o->grace_ms,
-			     .kill_ms = o->grace_ms, .note = o->note, .ctx = o->ctx};
+			     .kill_ms = o->grace_ms, .note = o->note, .ctx = o->ctx, .name = o->name};
+	char *qga = path_join(dir, RT_QGA);
+	if (file_exists(qga))
+		s.agent_dir = dir;
+	free(qga);
 	stop_seq_begin(&s, o->force);
 	int r = 0;
 	for (;;) {
@@ -159,6 +194,12 @@ int vm_stop(const char *dir, const struct vm_stop_opts *o, char **err)
 	if (!s.killed && (q ? !saw_shutdown(q) : hung_up)) {
 		vm_set_err(err, "QEMU exited without shutting down (killed or crashed)");
 		r = -1;
+	} else {
+		static const char *const by[] = {[STOP_IDLE] = "quit", [STOP_POWERDOWN] = "the power button",
+						 [STOP_AGENT] = "the guest agent", [STOP_QUIT] = "quit",
+						 [STOP_KILL] = "kill"};
+		if (o->stopped_by)
+			*o->stopped_by = by[s.stage];
 	}
 	/* Tidy what a detached QEMU leaves behind, unless a new run already took over. */
 	struct runtime rt;
@@ -234,7 +275,7 @@ bool launch_console_socket(const struct vm_config *eff)
 void vm_proc_init(struct vm_proc *p)
 {
 	memset(p, 0, sizeof *p);
-	p->lock_fd = p->logfd = p->rtfd = p->qmp_lfd = p->session_lfd = p->con_lfd = -1;
+	p->lock_fd = p->logfd = p->rtfd = p->qmp_lfd = p->session_lfd = p->con_lfd = p->qga_lfd = -1;
 	p->priv[0] = p->priv[1] = -1;
 }
 
@@ -253,6 +294,7 @@ static void close_for_qemu(struct vm_proc *p)
 	close_fd(&p->qmp_lfd);
 	close_fd(&p->session_lfd);
 	close_fd(&p->con_lfd);
+	close_fd(&p->qga_lfd);
 	close_fd(&p->priv[1]);
 	for (size_t i = 0; i < p->nfiles; i++)
 		close(p->files[i]);
@@ -503,6 +545,8 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 		return -1;
 	if (launch_console_socket(o->eff) && (p->con_lfd = listen_in(p->rtdir, RT_CONSOLE, err)) < 0)
 		return -1;
+	if (config_agent(o->eff) && (p->qga_lfd = listen_in(p->rtdir, RT_QGA, err)) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->priv) < 0) {
 		vm_set_err(err, "socketpair: %s", strerror(errno));
 		return -1;
@@ -513,6 +557,7 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 	ao.qmp_fd = p->qmp_lfd;
 	ao.qmp_session_fd = p->session_lfd;
 	ao.console_fd = p->con_lfd;
+	ao.qga_fd = p->qga_lfd;
 	if (argv_build(o->b, &ao, &p->argv, err) < 0)
 		return -1;
 	strv_push(&p->argv, "-chardev");
@@ -605,6 +650,7 @@ int launch_spawn(struct vm_proc *p, const struct launch_opts *o, char **err)
 		keep_open(p->qmp_lfd);
 		keep_open(p->session_lfd);
 		keep_open(p->con_lfd);
+		keep_open(p->qga_lfd);
 		keep_open(p->priv[1]);
 		keep_open(p->rtfd);
 		for (size_t i = 0; i < p->nfiles; i++)

@@ -32,14 +32,17 @@ struct qmp;
 
 /* ---- the stop sequence ---- */
 
-enum stop_stage { STOP_IDLE, STOP_POWERDOWN, STOP_QUIT, STOP_KILL };
+enum stop_stage { STOP_IDLE, STOP_POWERDOWN, STOP_AGENT, STOP_QUIT, STOP_KILL };
 
 /* The steps of a stop, for the caller's messages (detail may be NULL). */
 enum stop_event {
 	STOP_EV_CPUS_STOPPED,      /* the CPUs do not run: no power button, quit at once */
 	STOP_EV_POWERDOWN,         /* about to press the power button */
 	STOP_EV_POWERDOWN_FAILED,  /* system_powerdown failed (detail); quit follows */
-	STOP_EV_POWERDOWN_TIMEOUT, /* the guest did not power off in time; quit follows */
+	STOP_EV_POWERDOWN_TIMEOUT, /* the guest did not power off in time; quit follows, or
+				    * with detail "agent" the guest agent's shutdown */
+	STOP_EV_AGENT_NONE,        /* no guest agent to ask (detail: why); quit follows */
+	STOP_EV_AGENT_TIMEOUT,     /* the guest did not power off after guest-shutdown; quit follows */
 	STOP_EV_QUIT,              /* about to send QMP quit */
 	STOP_EV_QUIT_FAILED,       /* sending quit failed (detail); SIGTERM follows */
 	STOP_EV_TERM,              /* no QMP: SIGTERM to QEMU (its clean quit) */
@@ -57,6 +60,11 @@ struct stop_seq {
 	int kill_ms;      /* how long SIGKILL gets; -1: no deadline (waits for the caller) */
 	void (*note)(void *ctx, enum stop_event ev, const char *detail);
 	void *ctx;
+	/* A runtime dir with a guest agent's socket (RT_QGA): when the guest
+	 * ignores the power button, guest-shutdown through its agent, if one
+	 * answers, gets another powerdown_ms before quit. NULL: no such stage. */
+	const char *agent_dir;
+	const char *name; /* the VM, for the agent's messages */
 	/* state */
 	enum stop_stage stage;
 	double deadline; /* of the current stage (now_ms clock); 0: none */
@@ -83,6 +91,10 @@ struct vm_stop_opts {
 	void *ctx;
 	/* QMP could not be reached (detail); the sequence goes on without it */
 	void (*no_qmp)(void *ctx, const char *detail);
+	const char *name; /* the VM, for the guest agent's messages (may be NULL) */
+	/* out, when not NULL: what stopped it ("the power button", "the guest
+	 * agent", "quit", "kill"), a static string */
+	const char **stopped_by;
 };
 #define VM_STOP_OPTS_INIT { .timeout_ms = 30000, .qmp_ms = 2000, .grace_ms = 5000 }
 
@@ -147,7 +159,7 @@ struct vm_proc {
 	/* private */
 	char *rtdir;
 	struct launch_user user;
-	int lock_fd, logfd, rtfd, qmp_lfd, session_lfd, con_lfd, priv[2];
+	int lock_fd, logfd, rtfd, qmp_lfd, session_lfd, con_lfd, qga_lfd, priv[2];
 	int *files;
 	size_t nfiles;
 	const sigset_t *child_mask;

@@ -34,6 +34,7 @@
 /* One message: QEMU's own replies are far below this; a peer sending an
  * endless value (a greeting with no end) breaks the connection here. */
 #define QMP_MAX_MESSAGE (16u << 20)
+#define QMP_MAX_AGENT_MESSAGE (32u << 20)
 #define QMP_READ_CHUNK 65536
 
 struct msg {
@@ -74,6 +75,10 @@ struct qmp {
 	struct msgq replies;
 	struct msgq events;
 	char *broken; /* set once the connection is unusable: the error to report */
+	/* plain: no greeting, no negotiation, and the byte 0xFF resets the
+	 * reader (the guest agent's framing, qmp_open_plain); skip: drop what
+	 * comes until the next 0xFF (qmp_resync) */
+	bool plain, skip;
 	bool last_qmp_error, last_timeout;
 	volatile sig_atomic_t *intr;
 };
@@ -279,8 +284,34 @@ static bool utf8_ok(struct qmp *q, const unsigned char *p, size_t n)
 	return true;
 }
 
-/* Feed bytes to the tokener, dispatching each complete message. */
+static int feed_json(struct qmp *q, const char *p, size_t n);
+
+/* Feed bytes to the tokener, dispatching each complete message. A plain
+ * stream's 0xFF bytes are delimiters: the reader starts afresh after each
+ * one, and after qmp_resync() nothing before the next one counts. */
 static int feed(struct qmp *q, const char *p, size_t n)
+{
+	if (!q->plain)
+		return feed_json(q, p, n);
+	while (n > 0) {
+		const char *ff = memchr(p, 0xFF, n);
+		size_t k = ff ? (size_t)(ff - p) : n;
+		if (!q->skip && k > 0 && feed_json(q, p, k) < 0)
+			return -1;
+		if (!ff)
+			break;
+		q->skip = false;
+		json_tokener_reset(q->tok);
+		q->partial = false;
+		q->msg_bytes = 0;
+		q->utf8_need = 0;
+		p += k + 1;
+		n -= k + 1;
+	}
+	return 0;
+}
+
+static int feed_json(struct qmp *q, const char *p, size_t n)
 {
 	if (memchr(p, '\0', n)) {
 		set_broken(q, "invalid JSON from QMP peer: NUL byte");
@@ -302,8 +333,12 @@ static int feed(struct qmp *q, const char *p, size_t n)
 			dispatch(q, obj, size);
 		} else if (jerr == json_tokener_continue) {
 			q->msg_bytes += used;
-			if (q->msg_bytes > QMP_MAX_MESSAGE) {
-				set_broken(q, "a message from the QMP peer is longer than %u MiB", QMP_MAX_MESSAGE >> 20);
+			/* a guest agent's guest-exec-status carries up to 16 MiB of
+			 * output, base64: a third more */
+			unsigned max = q->plain ? QMP_MAX_AGENT_MESSAGE : QMP_MAX_MESSAGE;
+			if (q->msg_bytes > max) {
+				set_broken(q, "a message from the %s is longer than %u MiB",
+					   q->plain ? "guest agent" : "QMP peer", max >> 20);
 				return -1;
 			}
 			/* whitespace between messages is not a partial message */
@@ -657,8 +692,7 @@ int qmp_hmp(struct qmp *q, const char *cmdline, int timeout_ms, char **out, char
 	return 0;
 }
 
-/* The handshake is bounded by deadline; timeout_ms is kept for sends. */
-static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **err)
+static struct qmp *new_qmp(int fd, int timeout_ms)
 {
 	struct qmp *q = xcalloc(1, sizeof(*q));
 	q->fd = fd;
@@ -670,6 +704,13 @@ static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **er
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return q;
+}
+
+/* The handshake is bounded by deadline; timeout_ms is kept for sends. */
+static struct qmp *open_fd(int fd, int timeout_ms, long long deadline, char **err)
+{
+	struct qmp *q = new_qmp(fd, timeout_ms);
 
 	/* Negotiate at once, before the greeting comes, and do not wait for
 	 * the answer: QEMU handles requests in order, so it precedes the next
@@ -733,24 +774,63 @@ static int connect_unix(int fd, const char *path, long long deadline)
 	return r;
 }
 
-struct qmp *qmp_connect(const char *socket_path, int timeout_ms, char **err)
+/* A connected socket to socket_path, or -1 with *err and errno. */
+static int connect_path(const char *socket_path, long long deadline, char **err)
 {
-	long long deadline = deadline_of(timeout_ms);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		int e = errno;
 		vm_set_err(err, "socket: %s", strerror(e));
 		errno = e;
-		return NULL;
+		return -1;
 	}
 	if (connect_unix(fd, socket_path, deadline) < 0) {
 		int e = errno;
 		vm_set_err(err, "%s: %s", socket_path, strerror(e));
 		close(fd);
 		errno = e; /* ENOENT, ECONNREFUSED: nothing listens there */
-		return NULL;
+		return -1;
 	}
-	return open_fd(fd, timeout_ms, deadline, err);
+	return fd;
+}
+
+struct qmp *qmp_connect(const char *socket_path, int timeout_ms, char **err)
+{
+	long long deadline = deadline_of(timeout_ms);
+	int fd = connect_path(socket_path, deadline, err);
+	return fd < 0 ? NULL : open_fd(fd, timeout_ms, deadline, err);
+}
+
+struct qmp *qmp_open_plain(int fd, int timeout_ms)
+{
+	struct qmp *q = new_qmp(fd, timeout_ms);
+	q->plain = true;
+	/* ids no earlier client of the same peer used: a reply it left
+	 * behind never passes for one of ours */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	q->next_id = 1 + (long)(((unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 12)) & 0x3fffffff);
+	return q;
+}
+
+struct qmp *qmp_connect_plain(const char *socket_path, int timeout_ms, char **err)
+{
+	int fd = connect_path(socket_path, deadline_of(timeout_ms), err);
+	return fd < 0 ? NULL : qmp_open_plain(fd, timeout_ms);
+}
+
+int qmp_resync(struct qmp *q, char **err)
+{
+	/* what was asked before is not answered any more */
+	while (msgq_len(&q->pend))
+		pending_remove(q, 0);
+	while (msgq_len(&q->replies))
+		json_object_put(msgq_take(&q->replies, 0));
+	json_tokener_reset(q->tok);
+	q->partial = false;
+	q->skip = true;
+	static const char ff = (char)0xFF;
+	return send_all(q, &ff, 1, err);
 }
 
 void qmp_close(struct qmp *q)

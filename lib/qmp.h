@@ -18,6 +18,18 @@ struct qmp;
 struct qmp *qmp_connect(const char *socket_path, int timeout_ms, char **err);
 /* The same over an already connected fd (tests, socketpair). Takes ownership. */
 struct qmp *qmp_open_fd(int fd, int timeout_ms, char **err);
+/* The same framing without QMP's greeting and negotiation: a stream of
+ * JSON messages whose 0xFF bytes are delimiters (the QEMU guest agent,
+ * lib/agent.c). Takes ownership of fd; never fails. */
+struct qmp *qmp_open_plain(int fd, int timeout_ms);
+/* Connect to a unix socket and qmp_open_plain() it; NULL with *err and
+ * errno as qmp_connect(). */
+struct qmp *qmp_connect_plain(const char *socket_path, int timeout_ms, char **err);
+/* A plain stream's fresh start: forget the requests waiting and the
+ * replies queued, send the byte 0xFF (the guest agent's reader starts
+ * afresh at it) and drop what arrives until the peer's next 0xFF (the
+ * agent writes one before its guest-sync-delimited reply). 0, or -1. */
+int qmp_resync(struct qmp *q, char **err);
 void qmp_close(struct qmp *q);
 int qmp_fd(const struct qmp *q);
 

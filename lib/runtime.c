@@ -29,7 +29,7 @@ const char *vm_state_name(enum vm_state s)
 /* Files a run leaves in the runtime dir; the logs stay for a post-mortem
  * and are truncated by the next run. */
 static const char *const leftovers[] = {
-    RT_PID, RT_QMP, RT_QMP_SESSION, RT_CONSOLE, RT_VNC, RT_SPICE, RT_SWTPM, RT_SWTPM_PID, RT_ACCEL, NULL,
+    RT_PID, RT_QMP, RT_QMP_SESSION, RT_CONSOLE, RT_VNC, RT_SPICE, RT_SWTPM, RT_SWTPM_PID, RT_ACCEL, RT_QGA, RT_QGA_LOCK, NULL,
 };
 
 void runtime_clean(const char *dir)

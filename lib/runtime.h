@@ -29,6 +29,8 @@
 #define RT_VNC "vnc.sock"
 #define RT_SPICE "spice.sock"
 #define RT_SWTPM "swtpm.sock"
+#define RT_QGA "qga.sock" /* the guest agent's virtio-serial port (lib/agent.c) */
+#define RT_QGA_LOCK "qga.lock" /* its clients take turns (agent_connect) */
 #define RT_ACCEL "accel" /* the accelerator the running VM uses */
 
 #define RT_QEMU_LOG "qemu.log"   /* QEMU's stdout and stderr */

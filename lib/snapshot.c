@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "jsonobj.h"
+#include "runtime.h"
 
 void snapshot_drives_free(struct snapshot_drive *s, size_t n)
 {
@@ -249,6 +251,52 @@ static int offline(struct media *m, struct snapshot_drive *s, size_t n, enum dis
 	return 0;
 }
 
+/* The guest agent of the running VM, when one answers (quickly). */
+#define SNAPSHOT_AGENT_MS 2000
+static struct agent *guest_agent(struct media *m)
+{
+	char *e = NULL, *dir = bundle_runtime_path(m->b, NULL, &e);
+	char *vm = bundle_display_name(m->b->path);
+	struct agent *a = dir ? agent_connect(dir, vm, SNAPSHOT_AGENT_MS, SNAPSHOT_AGENT_MS, &e) : NULL;
+	free(e);
+	free(dir);
+	free(vm);
+	return a;
+}
+
+static void thaw(struct media *m, struct agent *a)
+{
+	int count = 0;
+	char *e = NULL;
+	if (agent_fsthaw(a, &count, &e) == 0)
+		media_say(m, "thawed %d filesystem%s in the guest", count, count == 1 ? "" : "s");
+	else
+		media_say(m, "the guest agent could not thaw the guest's filesystems: %s", e);
+	free(e);
+}
+
+/* A live snapshot with the guest's filesystems frozen (their disk state
+ * clean, for a revert of the disks alone), when a guest agent answers. */
+static int save_frozen(struct media *m, const char *name, struct json_object *args, char **err)
+{
+	struct agent *a = guest_agent(m);
+	int count = 0;
+	char *e = NULL;
+	if (a && agent_fsfreeze(a, &count, &e) == 0) {
+		media_say(m, "froze %d filesystem%s in the guest", count, count == 1 ? "" : "s");
+	} else if (a) {
+		media_say(m, "the guest agent could not freeze the guest's filesystems: %s", e);
+		agent_close(a);
+		a = NULL;
+	}
+	free(e);
+	int r = snapshot_run_job(m, "snapshot-save", args, name, err);
+	if (a)
+		thaw(m, a);
+	agent_close(a);
+	return r;
+}
+
 int snapshot_create(struct media *m, const char *name, char **err)
 {
 	struct snapshot_drive *s;
@@ -262,8 +310,7 @@ int snapshot_create(struct media *m, const char *name, char **err)
 			goto out;
 		}
 	if (media_live(m))
-		status = snapshot_run_job(m, "snapshot-save", job_args(name, s[0].node, node_list(s, n, NULL)), name,
-					  err);
+		status = save_frozen(m, name, job_args(name, s[0].node, node_list(s, n, NULL)), err);
 	else
 		status = offline(m, s, n, DISK_SNAP_CREATE, name, err);
 out:
@@ -304,6 +351,16 @@ int snapshot_revert(struct media *m, const char *name, char **err)
 					  name, err);
 	else
 		status = offline(m, s, n, DISK_SNAP_APPLY, name, err);
+	if (status == 0 && media_live(m)) {
+		/* a snapshot taken frozen comes back frozen: thaw it */
+		struct agent *a = guest_agent(m);
+		char *st = NULL, *e = NULL;
+		if (a && agent_fsfreeze_status(a, &st, &e) == 0 && !strcmp(st, "frozen"))
+			thaw(m, a);
+		free(st);
+		free(e);
+		agent_close(a);
+	}
 	snapshot_drives_free(s, n);
 	return status;
 }

@@ -1,5 +1,5 @@
 # bash completion for utmkit's tools: vm-create vm-config vm-argv vm-run vm-stop
-# vm-ls vm-qmp vm-disk vm-pack vm-screen vm-migrate (and any later vm-* tool given to `complete`).
+# vm-ls vm-qmp vm-disk vm-pack vm-screen vm-migrate vm-guest (and any later vm-* tool given to `complete`).
 #
 # Load it from ~/.bashrc:   . /usr/local/share/utmkit/completion/utmkit.bash
 # or link it into a bash-completion folder under each tool's name, e.g.
@@ -412,6 +412,14 @@ _utmkit() {
 		_utmkit_bundles ;;
 	vm-pack | vm-screen)
 		if ((n == 0)); then _utmkit_bundles; elif ((n == 1)); then _utmkit_files; fi ;;
+	vm-guest)
+		if ((n == 0)); then
+			_utmkit_bundles
+		elif ((n == 1)); then
+			_utmkit_add exec cp ip ping info time-sync fsfreeze fsthaw shutdown
+		elif [[ ${pos[1]} == cp ]]; then
+			_utmkit_files
+		fi ;;
 	vm-config)
 		if ((n == 0)); then
 			_utmkit_verbs -n vm-config
@@ -499,4 +507,4 @@ _utmkit() {
 	return 0
 }
 
-complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-screen vm-migrate
+complete -F _utmkit vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-screen vm-migrate vm-guest

@@ -5,7 +5,7 @@
 # of two folders made here with vm-create; QMP names from a VM started paused.
 . "$(dirname "$0")/lib.sh"
 comp_dir=$VM_TOP/share/completion
-tools="vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack"
+tools="vm-create vm-config vm-argv vm-run vm-stop vm-ls vm-qmp vm-disk vm-pack vm-guest"
 
 export VM_PATH="$T/vms:$T/more"
 mkdir -p "$T/vms" "$T/more" "$T/cwd" "$T/cwd/sub"
@@ -53,6 +53,8 @@ check_eq "bash: vm-argv after options" "$(bcomp vm-argv -0 --accel tcg d)" "deb"
 check_eq "bash: vm-ls" "$(bcomp vm-ls m)" "my vm"
 check_eq "bash: vm-pack BUNDLE OUT: then files" "$(bcomp vm-pack deb vml)" "vmlinuz-test"
 check_eq "bash: vm-pack --format" "$(bcomp vm-pack -F tar.)" "tar.bz2 tar.gz tar.xz tar.zst"
+check_eq "bash: vm-guest BUNDLE COMMAND" "$(bcomp vm-guest deb '')" "cp exec fsfreeze fsthaw info ip ping shutdown time-sync"
+check_eq "bash: vm-guest BUNDLE cp: files" "$(bcomp vm-guest deb cp vml)" "vmlinuz-test"
 
 # --- bash: vm-config --------------------------------------------------------
 check_eq "bash: vm-config: bundles and keys" "$(bcomp vm-config '')" "deb keys my vm router sub"
