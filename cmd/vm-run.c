@@ -16,22 +16,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "accel.h"
 #include "launch.h"
+#include "qmp.h"
 #include "runtime.h"
+#include "suspend.h"
 #include "tool.h"
 
-enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH };
+enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_FRESH };
 
 static const struct cli_option options[] = {
     CLI_VALUE('a', "accel", "ACCEL", "auto, kvm or tcg (default: the config, $VM_ACCEL, auto)"),
     CLI_FLAG('c', "console", "the first serial port on this terminal; Ctrl-] detaches"),
     CLI_FLAG('d', "detach", "return once the VM answers on QMP; print QEMU's pid"),
     CLI_FLAG('p', "paused", "start with the CPUs stopped"),
-    CLI_FLAG('s', "snapshot", "discard all disk writes when the VM stops"),
+    CLI_FLAG('s', "snapshot", "discard all disk writes when the VM stops; a saved state\n"
+			      "(vm-stop --save) is resumed and kept"),
+    CLI_FLAG(OPT_FRESH, "fresh", "boot, not resume: discard the saved state (kept with --snapshot)"),
     CLI_VALUE('t', "timeout", "SECONDS", "stop a foreground VM that runs longer (exit status 3;\n"
 					 "0: no timeout, run until it stops)"),
     CLI_FLAG('x', "exit-device", "isa-debug-exit at port 0xf4: the guest sets the exit status"),
@@ -207,7 +212,7 @@ int main(int argc, char **argv)
 {
 	const char *accel_opt = NULL, *runas = NULL;
 	struct strv allow = {0};
-	bool console = false, detach = false;
+	bool console = false, detach = false, fresh = false;
 	struct argv_opts o = ARGV_OPTS_INIT;
 	int timeout_ms = CLI_FOREVER, ch;
 	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
@@ -223,6 +228,7 @@ int main(int argc, char **argv)
 		case OPT_RUNAS: runas = optarg; break;
 		case OPT_NO_SANDBOX: o.no_sandbox = true; break;
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
+		case OPT_FRESH: fresh = true; break;
 		}
 	}
 	if (argc - optind != 1)
@@ -291,13 +297,22 @@ int main(int argc, char **argv)
 		die(EXIT_FAIL, "signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A saved state (vm-stop --save): resumed, or discarded by --fresh. */
+	bool resume = !fresh && suspend_exists(&b), paused = o.paused;
+	if (fresh && !o.snapshot && suspend_discard(&b, &err) < 0)
+		die(EXIT_FAIL, "%s", err);
+	if (resume)
+		o.paused = true; /* the CPUs run once the state is loaded (and consumed) */
 	o.accel = ac.accel;
 	const char *qdir = getenv("VM_QEMU_DIR");
 	o.qemu_dir = qdir && *qdir ? qdir : NULL;
 	struct launch_opts lo = {.name = S.name, .b = &b, .eff = &eff, .runtime_dir = S.rtdir,
 				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask,
-				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio")};
+				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio"),
+				 .incoming = resume};
 	if (launch_prepare(&S.p, &lo, &err) < 0)
+		die(EXIT_FAIL, "%s", err);
+	if (resume && suspend_check(&b, S.p.argv.v, &err) < 0)
 		die(EXIT_FAIL, "%s", err);
 	if (vm_verbose > 1) {
 		struct buf cmd = {0};
@@ -320,6 +335,17 @@ int main(int argc, char **argv)
 	if (rr == 1) {
 		finish();
 		exit(128 + sig);
+	}
+	if (resume) {
+		if (suspend_load(S.p.q, &b, S.rtdir, o.snapshot, &err) < 0 ||
+		    (!paused && qmp_execute(S.p.q, "cont", NULL, LAUNCH_QMP_MS, NULL, &err) < 0)) {
+			kill(S.p.pid, SIGKILL);
+			waitpid(S.p.pid, NULL, 0);
+			die(EXIT_FAIL, "%s", err);
+		}
+		/* TODO(agent): set the guest's clock (guest-set-time) through
+		 * lib/agent.c when an agent answers; its time stood still. */
+		vm_info("%s: resumed from the saved state%s", S.name, o.snapshot ? " (kept)" : "");
 	}
 
 	int status = EXIT_OK;

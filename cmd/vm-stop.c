@@ -12,12 +12,15 @@
 #include "bundle.h"
 #include "launch.h"
 #include "runtime.h"
+#include "suspend.h"
 #include "tool.h"
 
 static const struct cli_option options[] = {
     CLI_VALUE('t', "timeout", "SECONDS", "how long the guest gets to power off (default 30);\n"
 					 "0: no timeout, wait forever"),
     CLI_FLAG('f', "force", "skip the power button: quit QEMU at once"),
+    CLI_FLAG('s', "save", "suspend: save the VM's whole state in the bundle (Data/vmstate),\n"
+			  "then quit; the next vm-run resumes it"),
     CLI_FLAG('q', "quiet", "no messages but errors"),
     CLI_FLAG('v', "verbose", "say each step"),
     CLI_END,
@@ -68,7 +71,7 @@ static void on_step(void *ctx, enum stop_event ev, const char *detail)
 	}
 }
 
-static int stop_one(const char *arg, int timeout_ms, bool force)
+static int stop_one(const char *arg, int timeout_ms, bool force, bool save)
 {
 	struct bundle b;
 	char *err = NULL;
@@ -86,7 +89,19 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 	o.note = on_step;
 	o.no_qmp = on_no_qmp;
 	o.ctx = &c;
-	int r = vm_stop(dir, &o, &err), status = EXIT_OK;
+	int r = 0, status = EXIT_OK;
+	if (save && runtime_locked(dir)) {
+		double t0 = now_ms();
+		if (suspend_save(&b, dir, &err) < 0) {
+			vm_warnx("%s: %s", c.name, err);
+			free(err);
+			status = EXIT_FAIL;
+			goto out;
+		}
+		vm_info("%s: state saved in %.0f ms", c.name, now_ms() - t0);
+		o.force = true; /* the CPUs stand still: quit */
+	}
+	r = vm_stop(dir, &o, &err);
 	if (r == 1 && !vm_quiet)
 		vm_warnx("%s: not running", c.name);
 	if (r == 0)
@@ -96,6 +111,7 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 		free(err);
 		status = EXIT_FAIL;
 	}
+out:
 	free(dir);
 	free((char *)c.name);
 	bundle_close(&b);
@@ -105,18 +121,19 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 int main(int argc, char **argv)
 {
 	int timeout_ms = 30000, ch;
-	bool force = false;
+	bool force = false, save = false;
 	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 't': timeout_ms = tool_seconds("--timeout", optarg); break;
 		case 'f': force = true; break;
+		case 's': save = true; break;
 		}
 	}
 	if (optind >= argc)
 		tool_usage_error(&cli);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc - optind == 1)
-		return stop_one(argv[optind], timeout_ms, force);
+		return stop_one(argv[optind], timeout_ms, force, save);
 	/* Several VMs stop side by side: the total is the slowest, not the sum. */
 	int status = EXIT_OK;
 	fflush(NULL);
@@ -126,7 +143,7 @@ int main(int argc, char **argv)
 			vm_warn("fork");
 			status = EXIT_FAIL;
 		} else if (p == 0) {
-			_exit(stop_one(argv[i], timeout_ms, force));
+			_exit(stop_one(argv[i], timeout_ms, force, save));
 		}
 	}
 	int st;

@@ -516,6 +516,10 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 	strv_pushf(&p->argv, "socket,id=vmrun,fd=%d", p->priv[1]);
 	strv_push(&p->argv, "-mon");
 	strv_push(&p->argv, "chardev=vmrun,mode=control");
+	if (o->incoming) {
+		strv_push(&p->argv, "-incoming");
+		strv_push(&p->argv, "defer");
+	}
 	if (ao.accel)
 		runtime_write_file(p->rtdir, RT_ACCEL, ao.accel);
 	return 0;

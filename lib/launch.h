@@ -128,7 +128,9 @@ struct launch_opts {
 	struct argv_opts argv;          /* paused, snapshot, accel...; the fds are the launcher's */
 	bool stdio_serial;              /* QEMU gets this terminal (serial mode stdio) */
 	const sigset_t *child_mask;     /* signal mask for QEMU and swtpm (NULL: as is) */
-	/* Later: incoming (an fd or tcp address for -incoming), a save (migrate to an fd). */
+	/* QEMU waits for a migration stream (-incoming defer): the caller
+	 * sends migrate-incoming once QEMU answers (a saved state: suspend.h). */
+	bool incoming;
 };
 
 struct vm_proc {
