@@ -53,7 +53,7 @@ static const struct cli_option options[] = {
 					"(a reflink where the filesystem can)"),
     CLI_FLAG(OPT_LINKED, "linked", "with --clone: each disk a qcow2 overlay on SRC's image\n"
 				   "(which becomes a read-only file)"),
-    CLI_FLAG(OPT_WITH_STATE, "with-state", "with --clone: copy SRC's saved state (vm-stop --save) too"),
+    CLI_FLAG(OPT_WITH_STATE, "with-state", "with --clone: copy SRC's saved state (Data/vmstate) too"),
     CLI_FLAG('q', "quiet", "do not print the new bundle's path"),
     CLI_FLAG('v', "verbose", "with --from: name each entry on stderr"),
     CLI_END,
