@@ -8,13 +8,15 @@
 
 #include "archive.h"
 #include "bundle.h"
+#include "clone.h"
 #include "cloudinit.h"
 #include "firmware.h"
 #include "media.h"
 #include "proc.h"
 #include "tool.h"
 
-enum { OPT_FROM = CLI_LONG_ONLY, OPT_KEEP_ID, OPT_CLOUD_INIT, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG };
+enum { OPT_FROM = CLI_LONG_ONLY, OPT_KEEP_ID, OPT_CLOUD_INIT, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG,
+       OPT_CLONE, OPT_LINKED, OPT_WITH_STATE };
 
 static const struct cli_option options[] = {
     CLI_VALUE('n', "name", "NAME", "display name (default: from PATH)"),
@@ -47,6 +49,12 @@ static const struct cli_option options[] = {
     CLI_VALUE(OPT_FROM, "from", "ARCHIVE", "import a bundle from a .utm.zip, .zip or .tar[.gz|.zst|...]\n"
 					   "(- for stdin); no other configuration options"),
     CLI_FLAG(OPT_KEEP_ID, "keep-identity", "with --from: keep the UUID and MAC addresses"),
+    CLI_VALUE(OPT_CLONE, "clone", "SRC", "a copy of the bundle SRC with a new UUID, MAC addresses\n"
+					"and name (--name, else from PATH); disks copied sparse\n"
+					"(a reflink where the filesystem can)"),
+    CLI_FLAG(OPT_LINKED, "linked", "with --clone: each disk a qcow2 overlay on SRC's image\n"
+				   "(which becomes a read-only file)"),
+    CLI_FLAG(OPT_WITH_STATE, "with-state", "with --clone: copy SRC's saved state (Data/vmstate) too"),
     CLI_FLAG('q', "quiet", "do not print the new bundle's path"),
     CLI_FLAG('v', "verbose", "with --from: name each entry on stderr"),
     CLI_END,
@@ -54,7 +62,8 @@ static const struct cli_option options[] = {
 
 static const struct cli_spec cli = {
     .usage = "usage: vm-create [options] PATH[.utm]\n"
-	     "       vm-create --from ARCHIVE [--keep-identity] PATH[.utm]\n",
+	     "       vm-create --from ARCHIVE [--keep-identity] PATH[.utm]\n"
+	     "       vm-create --clone SRC [--linked] [--with-state] [--name NAME] PATH[.utm]\n",
     .about = "Make a new VM bundle and print its path.\n",
     .options = options,
 };
@@ -211,7 +220,8 @@ static int import_main(const char *from, char *path, int flags, int nconfig)
 
 int main(int argc, char **argv)
 {
-	const char *from = NULL;
+	const char *from = NULL, *clone = NULL;
+	int clone_flags = 0;
 	int import_flags = 0, nconfig = 0;
 	struct vm_config c;
 	struct plan plan = {0};
@@ -222,10 +232,14 @@ int main(int argc, char **argv)
 	config_init(&c);
 	int ch;
 	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
-		if (ch != OPT_FROM && ch != OPT_KEEP_ID)
+		if (ch != OPT_FROM && ch != OPT_KEEP_ID && ch != OPT_CLONE && ch != OPT_LINKED &&
+		    ch != OPT_WITH_STATE)
 			nconfig++;
 		switch (ch) {
 		case OPT_FROM: from = optarg; break;
+		case OPT_CLONE: clone = optarg; break;
+		case OPT_LINKED: clone_flags |= CLONE_LINKED; break;
+		case OPT_WITH_STATE: clone_flags |= CLONE_WITH_STATE; break;
 		case OPT_KEEP_ID: import_flags |= IMPORT_KEEP_IDENTITY; break;
 		case OPT_CLOUD_INIT: ci.user_data = optarg; break;
 		case OPT_META_DATA: ci.meta_data = optarg; break;
@@ -278,6 +292,20 @@ int main(int argc, char **argv)
 		vm_errx(EXIT_USAGE, "%s: the name is too long (at most %d bytes before .utm)", base, 255 - 12 - 4);
 	if (from || import_flags)
 		return import_main(from, path, import_flags, nconfig);
+	if (clone_flags && !clone)
+		vm_errx(EXIT_USAGE, "--linked and --with-state: only with --clone");
+	if (clone && nconfig > (c.name ? 1 : 0))
+		vm_errx(EXIT_USAGE, "--clone: no configuration options but --name (vm-config changes the clone)");
+	if (clone) {
+		char *err = NULL;
+		if (bundle_clone(clone, path, c.name, clone_flags, &err) < 0)
+			vm_errx(EXIT_FAIL, "%s", err);
+		if (!vm_quiet)
+			puts(path);
+		free(path);
+		config_free(&c);
+		return EXIT_OK;
+	}
 	if (!ci.user_data && (ci.meta_data || ci.network_config || ssh_keys.n))
 		vm_errx(EXIT_USAGE, "%s: only with --cloud-init",
 			ci.meta_data ? "--meta-data" : ci.network_config ? "--network-config" : "--ssh-key");

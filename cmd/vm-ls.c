@@ -16,6 +16,7 @@
 #include "argv.h"
 #include "bundle.h"
 #include "runtime.h"
+#include "suspend.h"
 #include "tool.h"
 
 static const struct cli_option options[] = {
@@ -38,6 +39,7 @@ struct row {
 	char *name, *path, *uuid, *arch, *display, *error;
 	long long cpus, memory;
 	bool console_socket;
+	bool suspended; /* stopped, with a saved state (vm-stop --save) */
 	struct vm_status st;
 };
 
@@ -80,6 +82,7 @@ static void add_bundle(struct row **rows, size_t *n, const char *path)
 	r->console_socket = c.nserials == 0 || !strcmp(c.serials[0].mode, "socket");
 	if (runtime_state(&b, QMP_MS, &r->st) < 0)
 		r->error = xstrdup("no runtime directory");
+	r->suspended = r->st.state == VM_STOPPED && suspend_exists(&b);
 	config_free(&c);
 	bundle_close(&b);
 }
@@ -119,6 +122,11 @@ static int scan_dir(struct row **rows, size_t *n, const char *dir, bool explicit
 }
 
 /* A JSON string, or null for NULL. */
+static const char *row_state(const struct row *r)
+{
+	return r->suspended ? "suspended" : vm_state_name(r->st.state);
+}
+
 static struct json_object *json_str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -170,7 +178,7 @@ static struct json_object *row_json(const struct row *r)
 	json_object_object_add(o, "arch", json_str_or_null(r->arch));
 	json_object_object_add(o, "cpus", json_object_new_int64(r->cpus));
 	json_object_object_add(o, "memory_mib", json_object_new_int64(r->memory));
-	json_object_object_add(o, "state", json_object_new_string(vm_state_name(r->st.state)));
+	json_object_object_add(o, "state", json_object_new_string(row_state(r)));
 	json_object_object_add(o, "qmp_status", json_str_or_null(r->st.qmp_status));
 	json_object_object_add(o, "pid", r->st.pid ? json_object_new_int(r->st.pid) : NULL);
 	json_object_object_add(o, "accel", r->st.state == VM_STOPPED ? NULL : json_str_or_null(r->st.accel));
@@ -218,7 +226,7 @@ static void print_table(const struct row *rows, size_t n)
 		const struct row *r = &rows[i];
 		int l = (int)strlen(names[i]);
 		wn = l > wn ? l : wn;
-		const char *st = r->error ? "invalid" : vm_state_name(r->st.state);
+		const char *st = r->error ? "invalid" : row_state(r);
 		ws = (int)strlen(st) > ws ? (int)strlen(st) : ws;
 		l = snprintf(pidbuf, sizeof pidbuf, "%d", (int)r->st.pid);
 		wp = l > wp ? l : wp;
@@ -229,7 +237,7 @@ static void print_table(const struct row *rows, size_t n)
 	       "ACCEL", war, "ARCH", "CPUS", "MEMORY", "PATH");
 	for (size_t i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
-		const char *st = r->error ? "invalid" : vm_state_name(r->st.state);
+		const char *st = r->error ? "invalid" : row_state(r);
 		if (r->st.pid)
 			snprintf(pidbuf, sizeof pidbuf, "%d", (int)r->st.pid);
 		else

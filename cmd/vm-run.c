@@ -16,15 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "accel.h"
 #include "launch.h"
+#include "qmp.h"
 #include "runtime.h"
+#include "suspend.h"
 #include "tool.h"
 
-enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_DISPLAY, OPT_INCOMING };
+enum { OPT_STOP_TIMEOUT = CLI_LONG_ONLY, OPT_RUNAS, OPT_NO_SANDBOX, OPT_ALLOW_PATH, OPT_DISPLAY, OPT_INCOMING, OPT_FRESH };
 
 static const struct cli_option options[] = {
     CLI_VALUE('a', "accel", "ACCEL", "auto, kvm or tcg (default: the config, $VM_ACCEL, auto)"),
@@ -33,7 +36,9 @@ static const struct cli_option options[] = {
 					   "instead of the config's display"),
     CLI_FLAG('d', "detach", "return once the VM answers on QMP; print QEMU's pid"),
     CLI_FLAG('p', "paused", "start with the CPUs stopped"),
-    CLI_FLAG('s', "snapshot", "discard all disk writes when the VM stops"),
+    CLI_FLAG('s', "snapshot", "discard all disk writes when the VM stops; a saved state\n"
+			      "(vm-stop --save) is resumed and kept"),
+    CLI_FLAG(OPT_FRESH, "fresh", "boot, not resume: discard the saved state (kept with --snapshot)"),
     CLI_VALUE('t', "timeout", "SECONDS", "stop a foreground VM that runs longer (exit status 3;\n"
 					 "0: no timeout, run until it stops)"),
     CLI_FLAG('x', "exit-device", "isa-debug-exit at port 0xf4: the guest sets the exit status"),
@@ -119,14 +124,12 @@ static void finish(void)
 _Noreturn static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void die(int status, const char *fmt, ...)
 {
-	char *msg;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	finish();
-	vm_warnx("%s: %s", S.name, msg ? msg : fmt);
+	vm_warnx("%s: %s", S.name, msg);
 	free(msg);
 	vm_exit_error(status);
 }
@@ -211,7 +214,7 @@ int main(int argc, char **argv)
 {
 	const char *accel_opt = NULL, *runas = NULL, *incoming = NULL;
 	struct strv allow = {0};
-	bool console = false, detach = false;
+	bool console = false, detach = false, fresh = false;
 	struct argv_opts o = ARGV_OPTS_INIT;
 	int timeout_ms = CLI_FOREVER, ch;
 	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
@@ -229,6 +232,7 @@ int main(int argc, char **argv)
 		case OPT_ALLOW_PATH: strv_push(&allow, optarg); break;
 		case OPT_DISPLAY: o.display = optarg; break;
 		case OPT_INCOMING: incoming = optarg; break;
+		case OPT_FRESH: fresh = true; break;
 		}
 	}
 	if (argc - optind != 1)
@@ -300,13 +304,21 @@ int main(int argc, char **argv)
 		die(EXIT_FAIL, "signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A saved state (vm-stop --save): resumed, or discarded by --fresh. */
+	bool resume = !fresh && suspend_exists(&b), paused = o.paused;
+	if (fresh && !o.snapshot && suspend_discard(&b, &err) < 0)
+		die(EXIT_FAIL, "%s", err);
+	if (resume)
+		o.paused = true; /* the CPUs run once the state is loaded (and consumed) */
 	o.accel = ac.accel;
-	const char *qdir = getenv("VM_QEMU_DIR");
-	o.qemu_dir = qdir && *qdir ? qdir : NULL;
+	o.qemu_dir = getenv("VM_QEMU_DIR") && *getenv("VM_QEMU_DIR") ? getenv("VM_QEMU_DIR") : NULL;
 	struct launch_opts lo = {.name = S.name, .b = &b, .eff = &eff, .runtime_dir = S.rtdir,
 				 .lock_fd = S.rt.lock_fd, .user = &user, .argv = o, .child_mask = &oldmask, .incoming = incoming,
-				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio")};
+				 .stdio_serial = !detach && eff.nserials && !strcmp(eff.serials[0].mode, "stdio"),
+				 .resume = resume};
 	if (launch_prepare(&S.p, &lo, &err) < 0)
+		die(EXIT_FAIL, "%s", err);
+	if (resume && suspend_check(&b, S.p.argv.v, &err) < 0)
 		die(EXIT_FAIL, "%s", err);
 	if (vm_verbose > 1) {
 		struct buf cmd = {0};
@@ -330,6 +342,15 @@ int main(int argc, char **argv)
 		finish();
 		exit(128 + sig);
 	}
+	bool clock = false;
+	if (resume && suspend_resume(S.p.q, &b, S.rtdir, S.name, o.snapshot, !paused, &clock, &err) < 0) {
+		kill(S.p.pid, SIGKILL);
+		waitpid(S.p.pid, NULL, 0);
+		die(EXIT_FAIL, "%s", err);
+	}
+	if (resume)
+		vm_info("%s: resumed from the saved state%s%s", S.name, o.snapshot ? " (kept)" : "",
+			clock ? "; the guest's clock set through its agent" : "");
 
 	char *uri = launch_display_uri(&lo);
 	if (uri)

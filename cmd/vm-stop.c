@@ -3,21 +3,21 @@
  * following vm-run never races with it. The sequence is vm_stop()
  * (lib/launch.c), the one vm-run's Ctrl-C runs too. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "bundle.h"
 #include "launch.h"
 #include "runtime.h"
+#include "suspend.h"
 #include "tool.h"
 
 static const struct cli_option options[] = {
     CLI_VALUE('t', "timeout", "SECONDS", "how long the guest gets to power off (default 30);\n"
 					 "0: no timeout, wait forever"),
     CLI_FLAG('f', "force", "skip the power button: quit QEMU at once"),
+    CLI_FLAG('s', "save", "suspend: save the VM's whole state in the bundle (Data/vmstate),\n"
+			  "then quit; the next vm-run resumes it"),
     CLI_FLAG('q', "quiet", "no messages but errors"),
     CLI_FLAG('v', "verbose", "say each step"),
     CLI_END,
@@ -75,7 +75,7 @@ static void on_step(void *ctx, enum stop_event ev, const char *detail)
 	}
 }
 
-static int stop_one(const char *arg, int timeout_ms, bool force)
+static int stop_one(const char *arg, int timeout_ms, bool force, bool save)
 {
 	struct bundle b;
 	char *err = NULL;
@@ -96,7 +96,9 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 	o.name = c.name;
 	const char *by = NULL;
 	o.stopped_by = &by;
-	int r = vm_stop(dir, &o, &err), status = EXIT_OK;
+	int status = EXIT_OK, r = save ? suspend_and_stop(&b, dir, &o, &err) : vm_stop(dir, &o, &err);
+	if (r == 0 && save)
+		by = "its state saved in Data/vmstate";
 	if (r == 0)
 		vm_info("%s: stopped (%s)", c.name, by ? by : "?");
 	if (r == 1 && !vm_quiet)
@@ -115,18 +117,19 @@ static int stop_one(const char *arg, int timeout_ms, bool force)
 int main(int argc, char **argv)
 {
 	int timeout_ms = 30000, ch;
-	bool force = false;
+	bool force = false, save = false;
 	while ((ch = tool_getopt(&cli, argc, argv)) != -1) {
 		switch (ch) {
 		case 't': timeout_ms = tool_seconds("--timeout", optarg); break;
 		case 'f': force = true; break;
+		case 's': save = true; break;
 		}
 	}
 	if (optind >= argc)
 		tool_usage_error(&cli);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc - optind == 1)
-		return stop_one(argv[optind], timeout_ms, force);
+		return stop_one(argv[optind], timeout_ms, force, save);
 	/* Several VMs stop side by side: the total is the slowest, not the sum. */
 	int status = EXIT_OK;
 	fflush(NULL);
@@ -136,12 +139,11 @@ int main(int argc, char **argv)
 			vm_warn("fork");
 			status = EXIT_FAIL;
 		} else if (p == 0) {
-			_exit(stop_one(argv[i], timeout_ms, force));
+			_exit(stop_one(argv[i], timeout_ms, force, save));
 		}
 	}
 	int st;
-	pid_t p;
-	while ((p = wait(&st)) > 0 || (p < 0 && errno == EINTR))
+	for (pid_t p; (p = wait(&st)) > 0 || (p < 0 && errno == EINTR);)
 		if (p > 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
 			status = EXIT_FAIL;
 	return status;

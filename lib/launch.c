@@ -570,6 +570,9 @@ int launch_prepare(struct vm_proc *p, const struct launch_opts *o, char **err)
 		strv_push(&p->argv, "-incoming");
 		strv_push(&p->argv, "defer");
 		p->incoming = xstrdup(o->incoming);
+	} else if (o->resume) {
+		strv_push(&p->argv, "-incoming");
+		strv_push(&p->argv, "defer");
 	}
 	if (ao.accel)
 		runtime_write_file(p->rtdir, RT_ACCEL, ao.accel);

@@ -145,6 +145,9 @@ struct launch_opts {
 	 * (migrate_incoming, migrate.h), so a detached start returns once it
 	 * listens. NULL: a fresh start. Later: a save (migrate to an fd). */
 	const char *incoming;
+	/* QEMU waits for a saved state (-incoming defer): the caller sends
+	 * migrate-incoming once QEMU answers (suspend.h). */
+	bool resume;
 };
 
 struct vm_proc {

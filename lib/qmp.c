@@ -878,14 +878,14 @@ void qmp_set_interrupt(struct qmp *q, volatile sig_atomic_t *flag)
 	q->intr = flag;
 }
 
-int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout_ms, char **err)
+/* The descriptor rides on one byte of white space before the command;
+ * QEMU keeps it for the next command that asks (add-fd, getfd). */
+static int pass_fd(struct qmp *q, int fd, char **err)
 {
 	if (q->broken) {
 		vm_set_err(err, "%s", q->broken);
 		return -1;
 	}
-	/* The descriptor rides on one byte of white space before the command;
-	 * QEMU keeps it for the next command that asks, add-fd. */
 	char space = ' ';
 	struct iovec iov = {.iov_base = &space, .iov_len = 1};
 	union {
@@ -906,6 +906,24 @@ int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout
 		vm_set_err(err, "passing a file to QEMU: %s", n < 0 ? strerror(errno) : "short write");
 		return -1;
 	}
+	return 0;
+}
+
+int qmp_getfd(struct qmp *q, int fd, const char *name, int timeout_ms, char **err)
+{
+	if (pass_fd(q, fd, err) < 0)
+		return -1;
+	struct json_object *args = json_object_new_object();
+	json_object_object_add(args, "fdname", json_object_new_string(name));
+	int r = qmp_execute(q, "getfd", args, timeout_ms, NULL, err);
+	json_object_put(args);
+	return r;
+}
+
+int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout_ms, char **err)
+{
+	if (pass_fd(q, fd, err) < 0)
+		return -1;
 	struct json_object *args = json_object_new_object(), *ret = NULL, *v;
 	if (fdset >= 0)
 		json_object_object_add(args, "fdset-id", json_object_new_int(fdset));

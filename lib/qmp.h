@@ -49,6 +49,9 @@ bool qmp_last_was_timeout(const struct qmp *q);
  * qmp_remove_fdset() drops the set once QEMU has opened what it needs. */
 int qmp_add_fd(struct qmp *q, int fd, int fdset, const char *opaque, int timeout_ms, char **err);
 int qmp_remove_fdset(struct qmp *q, int fdset, int timeout_ms, char **err);
+/* Hand QEMU an open file under a name (getfd): what "fd:NAME" URIs of
+ * migrate and migrate-incoming take. 0, or -1 with *err. */
+int qmp_getfd(struct qmp *q, int fd, const char *name, int timeout_ms, char **err);
 
 /* Send without waiting; returns the id used, or -1. Pair with qmp_read_reply. */
 long qmp_send(struct qmp *q, const char *cmd, struct json_object *args, char **err);

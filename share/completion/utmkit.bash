@@ -335,6 +335,7 @@ _utmkit_optvalue() { # TOOL OPT
 	case $_u_arg in
 	*FILE* | *PATH* | ARCHIVE | USER_DATA | F) _utmkit_files ;;
 	DIR) _utmkit_files -d ;;
+	SRC) _utmkit_bundles ;;
 	N | S | SECONDS | SIZE | NAME | JSON | LINE | CMDLINE | RULE | TYPE | ID | L | LABEL | DEVICE | KEY*) ;;
 	*) _utmkit_files ;;
 	esac

@@ -54,9 +54,7 @@ printf '#cloud-config\nhostname: agent\n' >"$T/user-data"
 B="$T/deb.utm"
 check_eq "vm-create --cloud-init" "$(vm-create -m 1G --cloud-init "$T/user-data" "$T/deb")" "$B"
 _bundles="$_bundles $B"
-vm-config "$B" set drive.seed.media disk drive.seed.interface virtio # as cloud.sh, until the seed defaults to virtio
 check "the image as the root disk (a qcow2 overlay)" vm-disk -q "$B" create root --backing "$IMAGE"
-check "the root disk boots first" vm-config "$B" set drive.root.bootindex 1 drive.seed.bootindex 2
 check "vm-run -d" sh -c 'vm-run -q -d "$1" >/dev/null' _ "$B"
 t0=$(date +%s)
 if ! vm-guest --wait 900 "$B" ping 2>"$T/ping.err"; then
