@@ -204,14 +204,21 @@ static int run_wait_event(struct qmp *q, const char *name, int argc, char **argv
 
 /* Commands in flight at most: QEMU takes about 0.2 ms a command under TCG,
  * so this keeps it busy for a while, and a long input is not all read into
- * memory ahead of its replies. */
-#define PIPE_WINDOW 1024
+ * memory ahead of its replies. The window is topped up once half of it has
+ * been answered: a few large sends rather than one a reply. */
+#ifndef PIPE_WINDOW
+#define PIPE_WINDOW 2048
+#endif
 /* With at least this many in flight, replies are read in batches, at most
  * every PIPE_BATCH_US: QEMU has plenty queued, and waking once a reply (and
  * the reader of our output with us) would take CPU from QEMU on a busy
  * machine. A short exchange (a coprocess waiting on each reply) never waits. */
+#ifndef PIPE_BATCH
 #define PIPE_BATCH 32
+#endif
+#ifndef PIPE_BATCH_US
 #define PIPE_BATCH_US 1000
+#endif
 
 struct pent {
 	long id;            /* request id, or -1 for a line that never went out */
@@ -281,6 +288,8 @@ static void pipe_line(struct qmp *q, char *line, size_t lineno, struct pipeq *pq
 static void pipe_take_lines(struct qmp *q, struct buf *in, bool eof, size_t *lineno, struct pipeq *pq)
 {
 	size_t start = 0;
+	if (qmp_in_flight(q) > PIPE_WINDOW / 2)
+		return;
 	while (start < in->len && qmp_in_flight(q) < PIPE_WINDOW) {
 		char *nl = memchr(in->s + start, '\n', in->len - start);
 		if (!nl && !eof)
@@ -364,10 +373,10 @@ static int run_pipe(struct qmp *q)
 			long long left = pq.v[pq.head].deadline - mono_ms();
 			wait = left < 0 ? 0 : (int)left;
 		}
-		/* stdin is read while the window has room (and no whole line
-		 * waits in in), a closed connection is noticed through the
-		 * replies above */
-		bool read_in = !in_eof && qmp_in_flight(q) < PIPE_WINDOW;
+		/* stdin is read while little of it waits (a line longer than
+		 * that is read to its end), a closed connection is noticed
+		 * through the replies above */
+		bool read_in = !in_eof && (in.len < 65536 || !memchr(in.s, '\n', in.len));
 		bool closed = qmp_is_closed(q);
 		struct pollfd *p = closed ? pfd + 1 : pfd;
 		nfds_t np = (closed ? 0 : 1) + (read_in ? 1 : 0);
