@@ -443,7 +443,6 @@ static int send_all(struct qmp *q, const char *data, size_t len, char **err)
 static int flush_out(struct qmp *q, bool wait, char **err)
 {
 	size_t off = q->out_off;
-	q->out_off = q->out.len; /* send_all may dispatch, never queue */
 	int r;
 	if (wait) {
 		r = send_all(q, q->out.s + off, q->out.len - off, err) < 0 ? -1 : 1;
@@ -495,8 +494,14 @@ static long send_message(struct qmp *q, struct json_object *msg, struct json_obj
 		vm_set_err(err, "%s", q->broken);
 		return -1;
 	}
+	bool others = qmp_unsent(q);
 	long id = queue_message(q, msg, user_id);
 	if (flush_out(q, true, err) < 0) {
+		/* commands queued before this one are lost with it: their
+		 * replies would never come, and later ones would be taken for
+		 * theirs */
+		if (others)
+			set_broken(q, "%s", "timed out sending queued QMP commands");
 		ssize_t i = pending_find(q, id);
 		if (i >= 0)
 			pending_remove(q, (size_t)i);
