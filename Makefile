@@ -36,13 +36,11 @@ endif
 # Each tool links only what it uses; --as-needed drops the rest. The small
 # libraries (LIBS_STATIC*) are linked in statically: loading each shared one
 # costs every run of a tool about 0.2 ms, and vm-qmp's one-shot budget is
-# 3 ms. libplist is opened on first use (lib/config_plist.c).
+# 3 ms. libplist (lib/config_plist.c) and libarchive, with ICU and libxml2
+# behind it (lib/archive_dl.c), are opened on first use.
 LIBS_STATIC = -lconfuse -ljson-c -lbsd -lmd
 LIBS_STATIC_vm-qmp = -ledit -ltinfo
 LIBS_BASE = -Wl,-Bstatic $(LIBS_STATIC) -Wl,-Bdynamic -lm
-LIBS_vm-create = -larchive
-LIBS_vm-pack = -larchive
-LIBS_vm-disk = -larchive
 ifeq ($(SANITIZE),1)
 # ASan intercepts the XDR calls of libtirpc, which libguestfs (dlopen'ed by
 # vm-disk) uses; its interceptors find the real ones only if libtirpc is

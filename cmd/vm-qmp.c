@@ -202,6 +202,24 @@ static int run_wait_event(struct qmp *q, const char *name, int argc, char **argv
 
 /* ---- pipe mode: one command a line in, one reply a line out, in order ---- */
 
+/* Commands in flight at most: QEMU takes about 0.2 ms a command under TCG,
+ * so this keeps it busy for a while, and a long input is not all read into
+ * memory ahead of its replies. The window is topped up once half of it has
+ * been answered: a few large sends rather than one a reply. */
+#ifndef PIPE_WINDOW
+#define PIPE_WINDOW 2048
+#endif
+/* With at least this many in flight, replies are read in batches, at most
+ * every PIPE_BATCH_US: QEMU has plenty queued, and waking once a reply (and
+ * the reader of our output with us) would take CPU from QEMU on a busy
+ * machine. A short exchange (a coprocess waiting on each reply) never waits. */
+#ifndef PIPE_BATCH
+#define PIPE_BATCH 32
+#endif
+#ifndef PIPE_BATCH_US
+#define PIPE_BATCH_US 1000
+#endif
+
 struct pent {
 	long id;            /* request id, or -1 for a line that never went out */
 	bool user_id;       /* the line had its own "id": keep it in the reply */
@@ -229,6 +247,13 @@ static void pipeq_push(struct pipeq *pq, struct pent e)
 	pq->v[pq->n++] = e;
 }
 
+/* The line waited on: where a lost connection is reported. */
+static size_t pipe_waiting_line(const struct pipeq *pq, size_t lineno)
+{
+	return pq->head < pq->n ? pq->v[pq->head].lineno : lineno;
+}
+
+/* Queue one line's command; qmp_flush sends all queued at once. */
 static void pipe_line(struct qmp *q, char *line, size_t lineno, struct pipeq *pq)
 {
 	char *err = NULL;
@@ -243,10 +268,10 @@ static void pipe_line(struct qmp *q, char *line, size_t lineno, struct pipeq *pq
 	struct pent e = {.id = -1, .lineno = lineno, .deadline = -1};
 	if (cmd) {
 		e.user_id = json_object_object_get_ex(cmd, "id", &v);
-		e.id = qmp_send_object(q, cmd, &err);
+		e.id = qmp_queue_object(q, cmd, &err);
 		json_object_put(cmd);
 		if (e.id < 0 && qmp_is_closed(q))
-			vm_errx(EXIT_FAIL, "line %zu: %s", lineno, err);
+			vm_errx(EXIT_FAIL, "line %zu: %s", pipe_waiting_line(pq, lineno), err);
 		if (timeout_ms >= 0)
 			e.deadline = mono_ms() + timeout_ms;
 	}
@@ -258,62 +283,103 @@ static void pipe_line(struct qmp *q, char *line, size_t lineno, struct pipeq *pq
 	pipeq_push(pq, e);
 }
 
+/* Queue the complete lines of in (at EOF the last one too) while the
+ * window has room; what is left stays in in. */
+static void pipe_take_lines(struct qmp *q, struct buf *in, bool eof, size_t *lineno, struct pipeq *pq)
+{
+	size_t start = 0;
+	if (qmp_in_flight(q) > PIPE_WINDOW / 2)
+		return;
+	while (start < in->len && qmp_in_flight(q) < PIPE_WINDOW) {
+		char *nl = memchr(in->s + start, '\n', in->len - start);
+		if (!nl && !eof)
+			break;
+		size_t end = nl ? (size_t)(nl - in->s) : in->len;
+		in->s[end] = '\0';
+		pipe_line(q, in->s + start, ++*lineno, pq);
+		start = nl ? end + 1 : in->len;
+	}
+	memmove(in->s, in->s + start, in->len - start);
+	in->len -= start;
+	if (in->s)
+		in->s[in->len] = '\0';
+}
+
+/* Print the replies that are in, in the order of the lines; false when
+ * every line has had its reply. */
+static bool pipe_print_replies(struct qmp *q, struct pipeq *pq, bool *failed)
+{
+	while (pq->head < pq->n) {
+		struct pent *e = &pq->v[pq->head];
+		struct json_object *msg = NULL;
+		if (e->id < 0) {
+			msg = json_object_new_object();
+			struct json_object *er = json_object_new_object();
+			json_object_object_add(er, "class", json_object_new_string("GenericError"));
+			json_object_object_add(er, "desc", json_object_new_string(e->error));
+			json_object_object_add(msg, "error", er);
+			free(e->error);
+		} else {
+			char *err = NULL;
+			if (qmp_read_reply(q, e->id, 0, &msg, &err) < 0) {
+				if (qmp_is_closed(q))
+					vm_errx(EXIT_FAIL, "line %zu: %s", e->lineno, err);
+				free(err);
+				break;
+			}
+			if (!e->user_id)
+				json_object_object_del(msg, "id");
+		}
+		if (json_object_object_get_ex(msg, "error", NULL))
+			*failed = true;
+		print_json(stdout, msg, CLI_JSON_COMPACT);
+		json_object_put(msg);
+		pq->head++;
+	}
+	if (pq->head == pq->n)
+		pq->head = pq->n = 0;
+	return pq->n > 0;
+}
+
 static int run_pipe(struct qmp *q)
 {
 	struct pipeq pq = {0};
 	struct buf in = {0};
-	size_t lineno = 0, scanned = 0;
+	size_t lineno = 0;
 	bool in_eof = false, failed = false;
 	char *chunk = xmalloc(65536);
 
 	qmp_set_ordered(q, true); /* replies come in order; ids cost throughput */
 	for (;;) {
-		/* replies, in the order the lines came */
-		while (pq.head < pq.n) {
-			struct pent *e = &pq.v[pq.head];
-			struct json_object *msg = NULL;
-			if (e->id < 0) {
-				msg = json_object_new_object();
-				struct json_object *er = json_object_new_object();
-				json_object_object_add(er, "class", json_object_new_string("GenericError"));
-				json_object_object_add(er, "desc", json_object_new_string(e->error));
-				json_object_object_add(msg, "error", er);
-				free(e->error);
-			} else {
-				char *err = NULL;
-				if (qmp_read_reply(q, e->id, 0, &msg, &err) < 0) {
-					if (qmp_is_closed(q))
-						vm_errx(EXIT_FAIL, "line %zu: %s", e->lineno, err);
-					free(err);
-					break;
-				}
-				if (!e->user_id)
-					json_object_object_del(msg, "id");
-			}
-			if (json_object_object_get_ex(msg, "error", NULL))
-				failed = true;
-			print_json(stdout, msg, CLI_JSON_COMPACT);
-			json_object_put(msg);
-			pq.head++;
-		}
-		if (pq.head == pq.n)
-			pq.head = pq.n = 0;
-		if (in_eof && pq.n == 0)
+		char *err = NULL;
+		pipe_take_lines(q, &in, in_eof, &lineno, &pq);
+		/* one send for all the lines just queued */
+		if (qmp_unsent(q) && qmp_flush(q, &err) < 0)
+			vm_errx(EXIT_FAIL, "line %zu: %s", pipe_waiting_line(&pq, lineno), err);
+		bool waiting = pipe_print_replies(q, &pq, &failed);
+		if (in_eof && in.len == 0 && !waiting)
 			break;
 
 		if (fflush(stdout) == EOF)
 			vm_err(EXIT_FAIL, "stdout");
-		struct pollfd pfd[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
-					{.fd = qmp_fd(q), .events = POLLIN}};
+		if (qmp_in_flight(q) >= PIPE_BATCH && !qmp_unsent(q)) {
+			struct timespec ts = {0, PIPE_BATCH_US * 1000L};
+			nanosleep(&ts, NULL);
+		}
+		struct pollfd pfd[2] = {{.fd = qmp_fd(q), .events = POLLIN | (qmp_unsent(q) ? POLLOUT : 0)},
+					{.fd = STDIN_FILENO, .events = POLLIN}};
 		int wait = -1;
 		if (pq.head < pq.n && pq.v[pq.head].deadline >= 0) {
 			long long left = pq.v[pq.head].deadline - mono_ms();
 			wait = left < 0 ? 0 : (int)left;
 		}
-		/* stdin is read only while the connection lives; a closed one
-		 * is noticed through the replies above */
-		struct pollfd *p = in_eof ? pfd + 1 : pfd;
-		nfds_t np = (in_eof ? 1 : 2) - (qmp_is_closed(q) ? 1 : 0);
+		/* stdin is read while little of it waits (a line longer than
+		 * that is read to its end), a closed connection is noticed
+		 * through the replies above */
+		bool read_in = !in_eof && (in.len < 65536 || !memchr(in.s, '\n', in.len));
+		bool closed = qmp_is_closed(q);
+		struct pollfd *p = closed ? pfd + 1 : pfd;
+		nfds_t np = (closed ? 0 : 1) + (read_in ? 1 : 0);
 		if (np == 0)
 			vm_errx(EXIT_FAIL, "QMP connection closed");
 		int r = poll(p, np, wait);
@@ -325,7 +391,7 @@ static int run_pipe(struct qmp *q)
 		if (r == 0)
 			vm_errx(EXIT_TIMEOUT, "line %zu: timed out waiting for a QMP reply",
 				pq.v[pq.head].lineno);
-		if (!in_eof && pfd[0].revents) {
+		if (read_in && pfd[1].revents) {
 			ssize_t n = read(STDIN_FILENO, chunk, 65536);
 			if (n < 0 && errno != EINTR && errno != EAGAIN)
 				vm_err(EXIT_FAIL, "stdin");
@@ -333,26 +399,8 @@ static int run_pipe(struct qmp *q)
 				in_eof = true;
 			if (n > 0)
 				buf_add(&in, chunk, (size_t)n);
-			/* every complete line; at EOF the last one too */
-			size_t start = 0;
-			for (size_t i = scanned; i < in.len; i++) {
-				if (in.s[i] != '\n')
-					continue;
-				in.s[i] = '\0';
-				pipe_line(q, in.s + start, ++lineno, &pq);
-				start = i + 1;
-			}
-			if (in_eof && start < in.len) {
-				pipe_line(q, in.s + start, ++lineno, &pq);
-				start = in.len;
-			}
-			memmove(in.s, in.s + start, in.len - start);
-			in.len -= start;
-			scanned = in.len;
-			if (in.s)
-				in.s[in.len] = '\0';
 		}
-		if (!qmp_is_closed(q) && pfd[1].revents)
+		if (!closed && (pfd[0].revents & POLLIN))
 			qmp_poll(q, 0, NULL); /* a close shows up when a reply is read */
 	}
 	free(chunk);

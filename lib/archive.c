@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "archive_dl.h"
 #include "util.h"
 
 #define IO_CHUNK (1u << 20) /* read and write unit */
@@ -766,6 +767,8 @@ int bundle_pack(const char *dir, const char *out, enum pack_format f, int flags,
 	bool to_stdout = !strcmp(out, "-");
 	char *tmp = NULL;
 	int ofd = -1, ret = -1;
+	if (libarchive_load(err) < 0)
+		return -1;
 	p.top = top_name(dir);
 	struct names_locale nl;
 	utf8_names_begin(&nl);
@@ -1167,6 +1170,8 @@ int bundle_unpack(const char *archive, const char *dir, int flags, char **top, c
 	struct unpacker u = {.archive = from_stdin ? "stdin" : archive, .flags = flags, .dirfd = -1};
 	if (top)
 		*top = NULL;
+	if (libarchive_load(err) < 0)
+		return -1;
 	u.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u.dirfd < 0) {
 		*err = xasprintf("%s: %s", dir, strerror(errno));
@@ -1503,6 +1508,9 @@ static int import_into(const char *tmp, void *arg)
 int bundle_import(const char *archive, const char *path, int flags, char **err)
 {
 	struct import_ctx c = {.archive = archive, .path = path, .flags = flags, .lock_fd = -1};
+	/* before a bundle is begun: without libarchive there is nothing to clean up */
+	if (libarchive_load(err) < 0)
+		return -1;
 	drop_stale_imports(path);
 	struct vm_config placeholder;
 	config_init(&placeholder);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archive_dl.h"
 #include "util.h"
 
 struct iso {
@@ -78,6 +79,8 @@ struct iso *iso_create(const char *path, const struct iso_opts *o, char **err)
 		*err = xasprintf("%s: label '%s' %s", path, label, why);
 		return NULL;
 	}
+	if (libarchive_load(err) < 0)
+		return NULL;
 	struct iso *w = xcalloc(1, sizeof *w);
 	w->path = xstrdup(path);
 	/* a hidden temporary name in the same folder, so the rename is atomic */

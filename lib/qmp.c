@@ -59,6 +59,11 @@ struct qmp {
 	int fd;
 	int timeout_ms; /* for sends, which have no timeout of their own */
 	json_tokener *tok;
+	char *rbuf; /* QMP_READ_CHUNK bytes: the tokener parses them where they land */
+	/* commands queued (qmp_queue_object) and not yet taken by the socket:
+	 * out.s[out_off .. out.len) */
+	struct buf out;
+	size_t out_off;
 	bool partial; /* the tokener holds part of a message */
 	size_t msg_bytes;   /* bytes fed since the last complete message */
 	size_t event_bytes; /* sum of the queued events' sizes */
@@ -382,10 +387,9 @@ static int pump(struct qmp *q, long long deadline, char **err)
 	if (r == 0)
 		return 0;
 
-	char *chunk = xmalloc(QMP_READ_CHUNK);
 	ssize_t n;
 	int ret = 1;
-	while ((n = recv(q->fd, chunk, QMP_READ_CHUNK, MSG_DONTWAIT)) < 0 && errno == EINTR)
+	while ((n = recv(q->fd, q->rbuf, QMP_READ_CHUNK, MSG_DONTWAIT)) < 0 && errno == EINTR)
 		;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		ret = 1;
@@ -399,10 +403,9 @@ static int pump(struct qmp *q, long long deadline, char **err)
 		set_broken(q, q->partial ? "QMP connection closed in the middle of a message"
 					 : "QMP connection closed");
 		ret = -1;
-	} else if (feed(q, chunk, (size_t)n) < 0) {
+	} else if (feed(q, q->rbuf, (size_t)n) < 0) {
 		ret = -1;
 	}
-	free(chunk);
 	if (ret < 0)
 		vm_set_err(err, "%s", q->broken);
 	return ret;
@@ -470,21 +473,70 @@ static int send_all(struct qmp *q, const char *data, size_t len, char **err)
 	return 0;
 }
 
-static long send_message(struct qmp *q, struct json_object *msg, struct json_object *user_id,
-			 char **err)
+/* Send the queued commands, or as much of them as the socket takes now
+ * (wait = false). 1: all sent, 0: some left, -1 with *err. */
+static int flush_out(struct qmp *q, bool wait, char **err)
+{
+	size_t off = q->out_off;
+	int r;
+	if (wait) {
+		r = send_all(q, q->out.s + off, q->out.len - off, err) < 0 ? -1 : 1;
+		off = q->out.len;
+	} else {
+		r = 1;
+		while (off < q->out.len) {
+			ssize_t n = send(q->fd, q->out.s + off, q->out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n >= 0) {
+				off += (size_t)n;
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				r = 0;
+				break;
+			} else if (errno != EINTR) {
+				if (errno == EPIPE || errno == ECONNRESET)
+					set_broken(q, "QMP connection closed");
+				else
+					set_broken(q, "QMP socket: %s", strerror(errno));
+				vm_set_err(err, "%s", q->broken);
+				r = -1;
+				break;
+			}
+		}
+	}
+	q->out_off = off;
+	if (r != 0)
+		q->out.len = q->out_off = 0;
+	return r;
+}
+
+/* Serialize a command onto the out queue and record it as pending (first:
+ * its reply may come in while it is still being sent). */
+static long queue_message(struct qmp *q, struct json_object *msg, struct json_object *user_id)
 {
 	long id = q->next_id++;
 	if (!q->ordered)
 		json_object_object_add(msg, "id", json_object_new_int64(id));
-	struct buf b = {0};
-	buf_puts(&b, json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE));
-	buf_add(&b, "\n", 1);
-	/* record it first: the reply may come in while we are still sending */
+	buf_puts(&q->out, json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_add(&q->out, "\n", 1);
 	msgq_push(&q->pend, id, json_object_get(user_id));
-	int r = send_all(q, b.s, b.len, err);
-	buf_free(&b);
-	if (r < 0) {
+	return id;
+}
+
+static long send_message(struct qmp *q, struct json_object *msg, struct json_object *user_id,
+			 char **err)
+{
+	if (q->broken) {
+		vm_set_err(err, "%s", q->broken);
+		return -1;
+	}
+	bool others = qmp_unsent(q);
+	long id = queue_message(q, msg, user_id);
+	if (flush_out(q, true, err) < 0) {
+		/* commands queued before this one are lost with it: their
+		 * replies would never come, and later ones would be taken for
+		 * theirs */
+		if (others)
+			set_broken(q, "%s", "timed out sending queued QMP commands");
 		ssize_t i = pending_find(q, id);
 		if (i >= 0)
 			pending_remove(q, (size_t)i);
@@ -505,12 +557,16 @@ long qmp_send(struct qmp *q, const char *cmd, struct json_object *args, char **e
 	return id;
 }
 
-long qmp_send_object(struct qmp *q, struct json_object *obj, char **err)
+static long send_object(struct qmp *q, struct json_object *obj, bool queue, char **err)
 {
 	struct json_object *v, *user_id = NULL;
 	q->last_qmp_error = q->last_timeout = false;
 	if (!json_object_is_type(obj, json_type_object)) {
 		vm_set_err(err, "a QMP command must be a JSON object");
+		return -1;
+	}
+	if (q->broken) {
+		vm_set_err(err, "%s", q->broken);
 		return -1;
 	}
 	/* a shallow copy, so the caller's object keeps its own id */
@@ -528,9 +584,38 @@ long qmp_send_object(struct qmp *q, struct json_object *obj, char **err)
 		vm_set_err(err, "a QMP command needs \"execute\"");
 		return -1;
 	}
-	long id = send_message(q, msg, user_id, err);
+	long id = queue ? queue_message(q, msg, user_id) : send_message(q, msg, user_id, err);
 	json_object_put(msg);
 	return id;
+}
+
+long qmp_send_object(struct qmp *q, struct json_object *obj, char **err)
+{
+	return send_object(q, obj, false, err);
+}
+
+long qmp_queue_object(struct qmp *q, struct json_object *obj, char **err)
+{
+	return send_object(q, obj, true, err);
+}
+
+int qmp_flush(struct qmp *q, char **err)
+{
+	if (q->broken) {
+		vm_set_err(err, "%s", q->broken);
+		return -1;
+	}
+	return flush_out(q, false, err);
+}
+
+bool qmp_unsent(const struct qmp *q)
+{
+	return q->out_off < q->out.len;
+}
+
+size_t qmp_in_flight(const struct qmp *q)
+{
+	return msgq_len(&q->pend);
 }
 
 static ssize_t reply_find(const struct qmp *q, long id)
@@ -699,6 +784,7 @@ static struct qmp *new_qmp(int fd, int timeout_ms)
 	q->timeout_ms = timeout_ms;
 	q->next_id = 1;
 	q->tok = json_tokener_new_ex(QMP_MAX_DEPTH);
+	q->rbuf = xmalloc(QMP_READ_CHUNK);
 	if (!q->tok)
 		vm_oom();
 	int fl = fcntl(fd, F_GETFL);
@@ -840,6 +926,8 @@ void qmp_close(struct qmp *q)
 	if (q->fd >= 0)
 		close(q->fd);
 	json_tokener_free(q->tok);
+	free(q->rbuf);
+	buf_free(&q->out);
 	json_object_put(q->greeting);
 	msgq_free(&q->pend);
 	msgq_free(&q->replies);

@@ -57,6 +57,18 @@ int qmp_getfd(struct qmp *q, int fd, const char *name, int timeout_ms, char **er
 long qmp_send(struct qmp *q, const char *cmd, struct json_object *args, char **err);
 /* Send a raw command object (an {"execute":...} the user typed); an id is added. */
 long qmp_send_object(struct qmp *q, struct json_object *obj, char **err);
+/* Queue a raw command object without sending it: qmp_flush (or the next
+ * qmp_send*, which sends the queue first) sends all queued ones at once,
+ * one send() for many. Returns the id, or -1 (not an object, or the
+ * connection is closed). */
+long qmp_queue_object(struct qmp *q, struct json_object *obj, char **err);
+/* Send what is queued, as much as the socket takes without waiting:
+ * 1 all sent, 0 some left (poll qmp_fd for POLLOUT, then call again),
+ * -1 with *err. */
+int qmp_flush(struct qmp *q, char **err);
+bool qmp_unsent(const struct qmp *q);
+/* Requests sent or queued whose reply has not come. */
+size_t qmp_in_flight(const struct qmp *q);
 /* Wait for the reply with that id (the whole message, owned by caller).
  * A raw object's own "id" is put back in its reply. A QMP error reply is
  * returned as a message (0), not as a failure. */

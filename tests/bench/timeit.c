@@ -1,10 +1,14 @@
 /* timeit: run a command many times and print the median wall time in ms.
- *   timeit [-n RUNS] [-q SOCK] [-k] -- CMD ARGS...
+ *   timeit [-n RUNS] [-q SOCK] [-f FILE -m MARKER] -- CMD ARGS...
  * -q SOCK: the time is until QEMU answers its first command on SOCK (polled
  *          for the greeting, then qmp_capabilities), the point where
  *          vm-run -d returns; then the process gets "quit".
+ * -f FILE -m MARKER: until MARKER appears in FILE (removed before each run:
+ *          a console log); then CMD is waited for, outside the clock.
  * Without -q: until CMD exits (status must be 0). */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -31,6 +35,18 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static bool has_marker(const char *path, const char *marker)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	return memmem(buf, n, marker, strlen(marker)) != NULL;
+}
+
 static int qmp_greeting(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -52,22 +68,28 @@ static int qmp_greeting(const char *path)
 int main(int argc, char **argv)
 {
 	int runs = 50, ch;
-	const char *sock = NULL;
-	while ((ch = getopt(argc, argv, "+n:q:")) != -1) {
+	const char *sock = NULL, *file = NULL, *marker = NULL;
+	while ((ch = getopt(argc, argv, "+n:q:f:m:")) != -1) {
 		if (ch == 'n')
 			runs = atoi(optarg);
 		else if (ch == 'q')
 			sock = optarg;
+		else if (ch == 'f')
+			file = optarg;
+		else if (ch == 'm')
+			marker = optarg;
 		else
 			return 2;
 	}
 	argv += optind;
-	if (!argv[0] || runs < 1)
+	if (!argv[0] || runs < 1 || !file != !marker)
 		return 2;
 	double *t = calloc((size_t)runs, sizeof *t);
 	for (int i = 0; i < runs; i++) {
 		if (sock)
 			unlink(sock);
+		if (file)
+			unlink(file);
 		double t0 = now_ms();
 		pid_t pid;
 		posix_spawn_file_actions_t fa;
@@ -78,7 +100,28 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		int st;
-		if (sock) {
+		if (file) {
+			/* poll the file every 0.5 ms: a boot takes seconds */
+			double limit = t0 + 600e3;
+			bool exited = false;
+			while (!has_marker(file, marker)) {
+				if (!exited && waitpid(pid, &st, WNOHANG) == pid) {
+					exited = true;
+					if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+						fprintf(stderr, "timeit: %s failed\n", argv[0]);
+						return 1;
+					}
+				}
+				if (now_ms() > limit) {
+					fprintf(stderr, "timeit: no %s in %s\n", marker, file);
+					return 1;
+				}
+				usleep(500);
+			}
+			t[i] = now_ms() - t0;
+			if (!exited)
+				waitpid(pid, &st, 0);
+		} else if (sock) {
 			int fd;
 			while ((fd = qmp_greeting(sock)) < 0) {
 				if (waitpid(pid, &st, WNOHANG) == pid) {

@@ -150,4 +150,14 @@ out=$(vm-disk "$B" list 2>"$T/err.txt")
 check_eq "list: a missing image makes the status 1" "$?" 1
 check_match "...says which" "$(cat "$T/err.txt")" "drive s1: .*s1.qcow2: No such file"
 check_match "...and still lists the others" "$out" '^d1 +virtio +disk +qcow2 +64M'
+
+# libarchive (with ICU and libxml2 behind it) is opened only by the commands
+# that write or read archives and ISO images: list never loads it (start-up
+# time), mkiso does. Not under valgrind, whose own loader would answer LD_DEBUG.
+if [ "${VM_VALGRIND:-}" != 1 ]; then
+	libs=$(LD_DEBUG=libs vm-disk "$B" list 2>&1 >/dev/null)
+	check_eq "list: libarchive not loaded" "$(printf '%s\n' "$libs" | grep -c 'libarchive')" 0
+	libs=$(LD_DEBUG=libs vm-disk -q mkiso "$T/dl.iso" "$T/notes.txt" 2>&1 >/dev/null)
+	check_match "mkiso: libarchive loaded on demand" "$libs" "calling init: .*libarchive.so"
+fi
 echo "1..$_n"

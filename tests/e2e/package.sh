@@ -177,9 +177,15 @@ recs=$(field Recommends)
 for p in ovmf qemu-efi-aarch64 swtpm libguestfs0; do
 	check_match "Recommends: $p" "$recs" "(^|, )$p(,|$)"
 done
-# Libraries loaded with dlopen (libguestfs for vm-disk) escape shlibs:Depends:
-# their packages must be in Depends or Recommends.
-sed -n 's/.*dlopen("\([^"]*\)".*/\1/p' "$top"/lib/*.c "$top"/cmd/*.c | sort -u >"$T/dlopen.list"
+# Libraries loaded with dlopen (dl_open_syms: libguestfs, libplist, libarchive)
+# escape shlibs:Depends: their packages must be in Depends or Recommends, and
+# those every tool may need at once (config.plist, archives, ISO images) in
+# Depends.
+for p in libplist3 libarchive13; do
+	check_match "Depends: $p (opened with dlopen)" "$deps" "(^|, )$p(,|\$)"
+done
+sed -n 's/.*\(dlopen\|dl_open_syms\)("\([^"]*\)".*/\2/p' "$top"/lib/*.c "$top"/cmd/*.c | sort -u >"$T/dlopen.list"
+check "the dlopen'ed libraries are found in the sources" test -s "$T/dlopen.list"
 while read -r so; do
 	p=$(dpkg -S "*/$so" 2>/dev/null | grep -E "/$so\$" | sed -n '1s/[:,].*//p')
 	if [ -z "$p" ]; then

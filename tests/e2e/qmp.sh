@@ -128,6 +128,14 @@ check_eq "pipe: 1000 commands, exit 0" "$rc" 0
 check_eq "pipe: 1000 replies" "$(wc -l <"$T/many.out")" 1000
 check_eq "pipe: replies in order" "$(jq -r 'select(.id) | .id' "$T/many.out" | awk 'NR > 1 && $1 != prev + 2 { bad = 1 } { prev = $1 } END { print bad ? "out of order" : "in order" }')" "in order"
 check "pipe: 1000 commands in ${took}s" test "$took" -lt 60
+
+# more lines than vm-qmp keeps in flight (2048): the window is topped up as
+# replies come, every reply in its line's place
+awk 'BEGIN { for (i = 0; i < 5000; i++) if (i % 100 == 0) printf "{\"execute\":\"query-status\",\"id\":%d}\n", i; else print "query-status" }' >"$T/window.in"
+q - <"$T/window.in" >"$T/window.out"
+check_eq "pipe: 5000 commands past the window, exit 0" "$?" 0
+check_eq "pipe: 5000 replies" "$(grep -c '^{"return":{"status":"prelaunch"' "$T/window.out")" 5000
+check_eq "pipe: each id on its line's reply" "$(awk '/"id":/ { n++; if (index($0, "\"id\":" (NR - 1) "}") == 0) bad = 1 } END { print n, bad ? "misplaced" : "in place" }' "$T/window.out")" "50 in place"
 out=$(echo query-status | q)
 check_match "no COMMAND and stdin not a terminal: pipe mode" "$out" '^\{"return":\{"status":"prelaunch"'
 

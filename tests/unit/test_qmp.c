@@ -976,6 +976,119 @@ static void invalid_utf8_refused(void **state)
 	}
 }
 
+/* ---- queued sends (vm-qmp -): many commands, one send ---- */
+
+static void peer_queued(int fd)
+{
+	p_greet(fd);
+	p_expect_noid(fd, "cmd-a");
+	p_expect_noid(fd, "cmd-b");
+	p_expect_noid(fd, "cmd-c");
+	p_puts(fd, "{\"return\": \"a\"}\r\n{\"return\": \"b\"}\r\n{\"return\": \"c\"}\r\n");
+	p_drain(fd);
+}
+
+/* Queued commands wait for qmp_flush, or for the next qmp_send, which
+ * sends them first: the order on the wire is the order queued. */
+static void queued_commands(void **state)
+{
+	(void)state;
+	struct qmp *q = start_ok(peer_queued);
+	struct json_object *msg = NULL;
+	char *err = NULL;
+	qmp_set_ordered(q, true);
+	struct json_object *a = json_tokener_parse("{\"execute\": \"cmd-a\"}");
+	struct json_object *b = json_tokener_parse("{\"execute\": \"cmd-b\"}");
+	long ia = qmp_queue_object(q, a, &err);
+	long ib = qmp_queue_object(q, b, &err);
+	json_object_put(a);
+	json_object_put(b);
+	assert_true(ia > 0 && ib > ia);
+	assert_true(qmp_unsent(q));
+	assert_true(qmp_in_flight(q) >= 2);
+	long ic = qmp_send(q, "cmd-c", NULL, &err);
+	assert_true(ic > ib);
+	assert_false(qmp_unsent(q));
+	assert_int_equal(qmp_read_reply(q, ia, 2000, &msg, &err), 0);
+	check_str(msg, "return", "a");
+	json_object_put(msg);
+	assert_int_equal(qmp_read_reply(q, ib, 2000, &msg, &err), 0);
+	check_str(msg, "return", "b");
+	json_object_put(msg);
+	assert_int_equal(qmp_read_reply(q, ic, 2000, &msg, &err), 0);
+	check_str(msg, "return", "c");
+	json_object_put(msg);
+	assert_int_equal(qmp_in_flight(q), 0);
+	/* not an object: refused, nothing queued */
+	struct json_object *bad = json_object_new_int(1);
+	assert_int_equal(qmp_queue_object(q, bad, &err), -1);
+	json_object_put(bad);
+	free(err);
+	assert_false(qmp_unsent(q));
+	end_peer(q);
+}
+
+#define QUEUED_MANY 10000
+
+/* The peer starts reading late, one byte at a time (as QEMU 7.2 does), and
+ * answers each command as it comes. */
+static void peer_queued_many(int fd)
+{
+	p_greet(fd);
+	struct timespec ts = {0, 200 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	for (int i = 0; i < QUEUED_MANY; i++) {
+		p_expect_noid(fd, "query-status");
+		char r[64];
+		snprintf(r, sizeof r, "{\"return\": %d}\r\n", i);
+		p_puts(fd, r);
+	}
+	p_drain(fd);
+}
+
+/* More queued than the socket holds: qmp_flush sends what it takes and
+ * says so (0); the rest goes out as the peer reads, while its replies are
+ * taken in; every reply comes, in order. */
+static void queued_past_the_socket(void **state)
+{
+	(void)state;
+	struct qmp *q = start_ok(peer_queued_many);
+	char *err = NULL;
+	qmp_set_ordered(q, true);
+	struct json_object *cmd = json_tokener_parse("{\"execute\": \"query-status\"}");
+	long first = -1;
+	for (int i = 0; i < QUEUED_MANY; i++) {
+		long id = qmp_queue_object(q, cmd, &err);
+		assert_true(id > 0);
+		if (i == 0)
+			first = id;
+	}
+	json_object_put(cmd);
+	assert_int_equal(qmp_flush(q, &err), 0);
+	assert_true(qmp_unsent(q));
+	int flushes = 1;
+	while (qmp_unsent(q)) {
+		struct pollfd p = {.fd = qmp_fd(q), .events = POLLIN | POLLOUT};
+		assert_true(poll(&p, 1, 10000) > 0);
+		if (p.revents & POLLIN)
+			assert_true(qmp_poll(q, 0, &err) >= 0);
+		if (p.revents & POLLOUT) {
+			assert_true(qmp_flush(q, &err) >= 0);
+			flushes++;
+		}
+	}
+	assert_true(flushes > 1);
+	for (int i = 0; i < QUEUED_MANY; i++) {
+		struct json_object *msg = NULL, *v;
+		assert_int_equal(qmp_read_reply(q, first + i, 10000, &msg, &err), 0);
+		assert_true(json_object_object_get_ex(msg, "return", &v));
+		assert_int_equal(json_object_get_int(v), i);
+		json_object_put(msg);
+	}
+	assert_int_equal(qmp_in_flight(q), 0);
+	end_peer(q);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1002,6 +1115,8 @@ int main(void)
 	    cmocka_unit_test(endless_message_capped),
 	    cmocka_unit_test(event_backlog_capped),
 	    cmocka_unit_test(invalid_utf8_refused),
+	    cmocka_unit_test(queued_commands),
+	    cmocka_unit_test(queued_past_the_socket),
 	};
 	return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }
