@@ -187,7 +187,7 @@ fi
 mkdir -p "$T/comp"
 : >"$T/comp/user-data"
 bcomp() { (cd "$T/comp" && bash_complete "$VM_TOP/share/completion/utmkit.bash" "$@"); }
-check_match "bash: vm-create --cl offers --cloud-init" "$(bcomp vm-create --cl)" '^--cloud-init$'
+check_match "bash: vm-create --clo offers --cloud-init (and --clone)" "$(bcomp vm-create --clo)" '--cloud-init'
 check_eq "bash: vm-create --cloud-init FILE" "$(bcomp vm-create --cloud-init us)" "user-data"
 check_eq "bash: vm-create --ssh-key FILE" "$(bcomp vm-create --ssh-key us)" "user-data"
 check_match "bash: vm-disk BUNDLE offers cloud-init" "$(bcomp vm-disk "$B" '')" '(^| )cloud-init( |$)'
