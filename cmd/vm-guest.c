@@ -64,24 +64,10 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-static int write_fd(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int on_output(void *ctx, int stream, const char *data, size_t len)
 {
 	(void)ctx;
-	return write_fd(stream == AGENT_STDERR ? 2 : 1, data, len);
+	return write_full(stream == AGENT_STDERR ? 2 : 1, data, len);
 }
 
 /* All of fd, for the agent's input-data (it takes stdin in one message). */

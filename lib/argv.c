@@ -402,6 +402,45 @@ static int drives(struct ctx *x)
 	return 0;
 }
 
+void net_options(const struct vm_net *n, struct qopt **netdev, struct qopt **device)
+{
+	struct qopt *nd = qopt_new(!strcmp(n->mode, "mcast") ? "socket" : n->mode);
+	qopt_addf(nd, "id", "net-%s", n->id);
+	if (!strcmp(n->mode, "user")) {
+		if (n->isolate)
+			qopt_add(nd, "restrict", "on");
+		if (n->subnet)
+			qopt_add_checked(nd, "net", n->subnet, &grammar_subnet, "net.%s.subnet", n->id);
+		for (size_t j = 0; j < n->forward.n; j++)
+			qopt_add_checked(nd, "hostfwd", n->forward.v[j], &grammar_forward, "net.%s.forward", n->id);
+	} else if (!strcmp(n->mode, "tap")) {
+		if (n->ifname)
+			qopt_add_checked(nd, "ifname", n->ifname, &grammar_ifname, "net.%s.ifname", n->id);
+		qopt_add(nd, "script", "no");
+		qopt_add(nd, "downscript", "no");
+	} else if (!strcmp(n->mode, "bridge")) {
+		qopt_add_checked(nd, "br", n->bridge ? n->bridge : "", &grammar_ifname, "net.%s.bridge", n->id);
+	} else if (!strcmp(n->mode, "socket") || !strcmp(n->mode, "mcast")) {
+		const char *how = !strcmp(n->mode, "mcast") ? "mcast" : n->listen ? "listen" : "connect";
+		qopt_add_checked(nd, how, n->address ? n->address : "", &grammar_host_port, "net.%s.address", n->id);
+	}
+	struct qopt *dev;
+	if (*n->model) {
+		dev = qopt_new(NULL);
+		qopt_add_checked(dev, NULL, n->model, &grammar_nic_model, "net.%s.model", n->id);
+		qopt_addf(dev, "netdev", "net-%s", n->id);
+		qopt_add_checked(dev, "mac", n->mac, &grammar_mac, "net.%s.mac", n->id);
+		qopt_add(dev, "id", n->id);
+	} else {
+		/* the machine's on-board NIC */
+		dev = qopt_new("nic");
+		qopt_addf(dev, "netdev", "net-%s", n->id);
+		qopt_add_checked(dev, "macaddr", n->mac, &grammar_mac, "net.%s.mac", n->id);
+	}
+	*netdev = nd;
+	*device = dev;
+}
+
 static int nets(struct ctx *x)
 {
 	const struct vm_config *c = x->c;
@@ -409,42 +448,11 @@ static int nets(struct ctx *x)
 		const struct vm_net *n = &c->nets[i];
 		if (!strcmp(n->mode, "none"))
 			continue;
-		struct qopt *nd = qopt_new(!strcmp(n->mode, "mcast") ? "socket" : n->mode);
-		qopt_addf(nd, "id", "net-%s", n->id);
-		if (!strcmp(n->mode, "user")) {
-			if (n->isolate)
-				qopt_add(nd, "restrict", "on");
-			if (n->subnet)
-				qopt_add_checked(nd, "net", n->subnet, &grammar_subnet, "net.%s.subnet", n->id);
-			for (size_t j = 0; j < n->forward.n; j++)
-				qopt_add_checked(nd, "hostfwd", n->forward.v[j], &grammar_forward, "net.%s.forward", n->id);
-		} else if (!strcmp(n->mode, "tap")) {
-			if (n->ifname)
-				qopt_add_checked(nd, "ifname", n->ifname, &grammar_ifname, "net.%s.ifname", n->id);
-			qopt_add(nd, "script", "no");
-			qopt_add(nd, "downscript", "no");
-		} else if (!strcmp(n->mode, "bridge")) {
-			qopt_add_checked(nd, "br", n->bridge ? n->bridge : "", &grammar_ifname, "net.%s.bridge", n->id);
-		} else if (!strcmp(n->mode, "socket") || !strcmp(n->mode, "mcast")) {
-			const char *how = !strcmp(n->mode, "mcast") ? "mcast" : n->listen ? "listen" : "connect";
-			qopt_add_checked(nd, how, n->address ? n->address : "", &grammar_host_port, "net.%s.address", n->id);
-		}
+		struct qopt *nd, *dev;
+		net_options(n, &nd, &dev);
 		int r = emit(x, "-netdev", nd);
 		if (r == 0)
 			r = usb_for_model(x, n->model);
-		struct qopt *dev;
-		if (*n->model) {
-			dev = qopt_new(NULL);
-			qopt_add_checked(dev, NULL, n->model, &grammar_nic_model, "net.%s.model", n->id);
-			qopt_addf(dev, "netdev", "net-%s", n->id);
-			qopt_add_checked(dev, "mac", n->mac, &grammar_mac, "net.%s.mac", n->id);
-			qopt_add(dev, "id", n->id);
-		} else {
-			/* the machine's on-board NIC */
-			dev = qopt_new("nic");
-			qopt_addf(dev, "netdev", "net-%s", n->id);
-			qopt_add_checked(dev, "macaddr", n->mac, &grammar_mac, "net.%s.mac", n->id);
-		}
 		if (r < 0) {
 			qopt_free(dev);
 			return -1;

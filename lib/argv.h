@@ -70,6 +70,11 @@ int drive_boot_index(const struct vm_config *c, const struct vm_drive *d);
  * argv_build gives it ARGV_SPARE_ROOT_PORTS spare ones, as libvirt does. */
 bool machine_is_pcie(const struct vm_config *c);
 #define ARGV_SPARE_ROOT_PORTS 4
+/* A NIC's -netdev and its -device (or, without a model, the on-board -net
+ * nic), as argv_build gives them (vm-argv --libvirt's <qemu:commandline>
+ * too); qopt_finish reports a value that fails its grammar. */
+struct qopt;
+void net_options(const struct vm_net *n, struct qopt **netdev, struct qopt **device);
 
 struct display_spec {
 	char kind[8]; /* none vnc spice */

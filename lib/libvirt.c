@@ -431,20 +431,8 @@ static void nets(struct lv *x)
 			warn(x, "net.%s: %s: libvirt cannot say it with user networking (slirp); the NIC is in "
 				"<qemu:commandline>",
 			     n->id, n->forward.n ? "port forwards" : n->isolate ? "isolate" : *n->model ? "a USB NIC" : "on-board NIC");
-			struct qopt *nd = qopt_new("user"), *dev = qopt_new(*n->model ? NULL : "nic");
-			qopt_addf(nd, "id", "net-%s", n->id);
-			if (n->isolate)
-				qopt_add(nd, "restrict", "on");
-			if (n->subnet)
-				qopt_add_checked(nd, "net", n->subnet, &grammar_subnet, "net.%s.subnet", n->id);
-			for (size_t j = 0; j < n->forward.n; j++)
-				qopt_add_checked(nd, "hostfwd", n->forward.v[j], &grammar_forward, "net.%s.forward", n->id);
-			if (*n->model)
-				qopt_add_checked(dev, NULL, n->model, &grammar_nic_model, "net.%s.model", n->id);
-			qopt_addf(dev, "netdev", "net-%s", n->id);
-			qopt_add_checked(dev, *n->model ? "mac" : "macaddr", n->mac, &grammar_mac, "net.%s.mac", n->id);
-			if (*n->model)
-				qopt_add(dev, "id", n->id);
+			struct qopt *nd, *dev;
+			net_options(n, &nd, &dev);
 			qemu_opt(x, "-netdev", nd);
 			qemu_opt(x, *n->model ? "-device" : "-net", dev);
 			continue;
