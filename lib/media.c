@@ -630,6 +630,34 @@ fail:
 	return -1;
 }
 
+int media_wait_event(struct media *m, const char *event, const char *key, const char *value, const char *key2,
+		     const char *value2, char **err)
+{
+	double t0 = now_ms();
+	for (;;) {
+		long long spent = (long long)(now_ms() - t0);
+		int left = m->timeout_ms < 0 ? -1 : (int)(m->timeout_ms - spent);
+		if (m->timeout_ms >= 0 && left <= 0)
+			return 0;
+		struct json_object *ev = NULL;
+		char *e = NULL;
+		int r = qmp_wait_event(m->q, event, left, &ev, &e);
+		if (r < 0) {
+			vm_set_err(err, "%s", e ? e : "failed");
+			free(e);
+			return -1;
+		}
+		if (r == 0)
+			continue;
+		struct json_object *data = json_member(ev, "data");
+		const char *v = json_member_str(data, key), *v2 = key2 ? json_member_str(data, key2) : NULL;
+		bool done = v && !strcmp(v, value) && (!key2 || (v2 && !strcmp(v2, value2)));
+		json_object_put(ev);
+		if (done)
+			return 1;
+	}
+}
+
 int media_unplug(struct media *m, const struct vm_drive *d, char **err)
 {
 	char *e = NULL;
@@ -646,31 +674,18 @@ int media_unplug(struct media *m, const struct vm_drive *d, char **err)
 		free(e);
 		return -1;
 	}
-	double t0 = now_ms();
-	for (;;) {
-		long long spent = (long long)(now_ms() - t0);
-		int left = m->timeout_ms < 0 ? -1 : (int)(m->timeout_ms - spent);
-		if (m->timeout_ms >= 0 && left <= 0) {
-			vm_set_err(err, "drive %s: the guest did not release the device within %d s (it may still; "
-					"the config is unchanged)",
-				   d->id, m->timeout_ms / 1000);
-			return MEDIA_TIMEOUT;
-		}
-		struct json_object *ev = NULL;
-		int r = qmp_wait_event(m->q, "DEVICE_DELETED", left, &ev, &e);
-		if (r < 0) {
-			/* QEMU gone (killed) while we waited */
-			vm_set_err(err, "drive %s: %s; the config is unchanged", d->id, e);
-			free(e);
-			return -1;
-		}
-		if (r == 0)
-			continue;
-		const char *devid = json_member_str(json_member(ev, "data"), "device");
-		bool done = devid && !strcmp(devid, d->id);
-		json_object_put(ev);
-		if (done)
-			break;
+	int w = media_wait_event(m, "DEVICE_DELETED", "device", d->id, NULL, NULL, &e);
+	if (w == 0) {
+		vm_set_err(err, "drive %s: the guest did not release the device within %d s (it may still; "
+				"the config is unchanged)",
+			   d->id, m->timeout_ms / 1000);
+		return MEDIA_TIMEOUT;
+	}
+	if (w < 0) {
+		/* QEMU gone (killed) while we waited */
+		vm_set_err(err, "drive %s: %s; the config is unchanged", d->id, e);
+		free(e);
+		return -1;
 	}
 	/* a drive that was hot-plugged left its blockdev-add node behind */
 	char *node = xasprintf("drive-%s", d->id);

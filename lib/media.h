@@ -120,6 +120,11 @@ const char *media_free_pci_port(struct json_object *devices);
  * the running VM: blockdev-add, then device_add as argv_build would add it. */
 int media_plug(struct media *m, const struct vm_drive *d, const char *path, const char *format, char **err);
 /* device_del, wait for DEVICE_DELETED (MEDIA_TIMEOUT), drop its node. */
+/* Wait (m->timeout_ms) for QMP event whose data has key = value (and
+ * key2 = value2 unless NULL): 1 when it came, 0 on timeout, -1 with *err
+ * (QEMU gone). */
+int media_wait_event(struct media *m, const char *event, const char *key, const char *value, const char *key2,
+		     const char *value2, char **err);
 int media_unplug(struct media *m, const struct vm_drive *d, char **err);
 /* blockdev-change-medium of removable drive d; force: even a locked tray. */
 int media_change(struct media *m, const struct vm_drive *d, const char *path, const char *format, bool force,

@@ -146,31 +146,15 @@ int snapshot_run_job(struct media *m, const char *cmd, struct json_object *args,
 		free(job);
 		return -1;
 	}
-	double t0 = now_ms();
-	for (;;) {
-		long long spent = (long long)(now_ms() - t0);
-		int left = m->timeout_ms < 0 ? -1 : (int)(m->timeout_ms - spent);
-		if (m->timeout_ms >= 0 && left <= 0) {
-			vm_set_err(err, "%s: job %s still running after %d s", what, job, m->timeout_ms / 1000);
-			free(job);
-			return MEDIA_TIMEOUT;
-		}
-		struct json_object *ev = NULL;
-		r = qmp_wait_event(m->q, "JOB_STATUS_CHANGE", left, &ev, &e);
-		if (r < 0) {
-			vm_set_err(err, "%s: %s", what, e ? e : "failed");
-			free(e);
-			free(job);
-			return -1;
-		}
+	r = media_wait_event(m, "JOB_STATUS_CHANGE", "id", job, "status", "concluded", &e);
+	if (r <= 0) {
 		if (r == 0)
-			continue;
-		struct json_object *data = json_member(ev, "data");
-		const char *id = json_member_str(data, "id"), *st = json_member_str(data, "status");
-		bool done = id && st && !strcmp(id, job) && !strcmp(st, "concluded");
-		json_object_put(ev);
-		if (done)
-			break;
+			vm_set_err(err, "%s: job %s still running after %d s", what, job, m->timeout_ms / 1000);
+		else
+			vm_set_err(err, "%s: %s", what, e);
+		free(e);
+		free(job);
+		return r == 0 ? MEDIA_TIMEOUT : -1;
 	}
 	struct json_object *jobs = NULL;
 	int status = 0;
