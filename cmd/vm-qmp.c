@@ -299,10 +299,11 @@ static void pipe_take_lines(struct qmp *q, struct buf *in, bool eof, size_t *lin
 		pipe_line(q, in->s + start, ++*lineno, pq);
 		start = nl ? end + 1 : in->len;
 	}
+	if (!in->s)
+		return; /* nothing read yet */
 	memmove(in->s, in->s + start, in->len - start);
 	in->len -= start;
-	if (in->s)
-		in->s[in->len] = '\0';
+	in->s[in->len] = '\0';
 }
 
 /* Print the replies that are in, in the order of the lines; false when
