@@ -96,9 +96,10 @@ wait_ssh() {
 }
 
 # stop_politely WHAT: vm-stop -v; the guest powers itself off in its timeout
+# (systemd under TCG on a busy 2-core host has taken over 30 s: 120 s)
 stop_politely() {
 	_t0=$(date +%s)
-	vm-stop -v "$B" >"$T/stop.out" 2>&1
+	vm-stop -v -t "$(secs 120)" "$B" >"$T/stop.out" 2>&1
 	_rc=$?
 	_s=$(($(date +%s) - _t0))
 	echo "# $1: vm-stop took $_s s"
