@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "bundle.h"
+#include "jsonobj.h"
 #include "runtime.h"
 #include "tool.h"
 
@@ -232,14 +233,6 @@ static int cmd_cp(struct agent *a, const char *name, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : NULL;
-}
-
 static int cmd_ip(struct agent *a, const char *name, int argc, char **argv)
 {
 	(void)argv;
@@ -258,12 +251,12 @@ static int cmd_ip(struct agent *a, const char *name, int argc, char **argv)
 		/* as ip -brief: NAME MAC ADDRESS/PREFIX... */
 		for (size_t i = 0; i < json_object_array_length(ret); i++) {
 			struct json_object *ifc = json_object_array_get_idx(ret, i), *addrs, *v;
-			const char *mac = jstr(ifc, "hardware-address");
-			printf("%-12s %s", jstr(ifc, "name") ? jstr(ifc, "name") : "?", mac ? mac : "-");
+			const char *mac = json_member_str(ifc, "hardware-address");
+			printf("%-12s %s", json_member_str(ifc, "name") ? json_member_str(ifc, "name") : "?", mac ? mac : "-");
 			if (json_object_object_get_ex(ifc, "ip-addresses", &addrs))
 				for (size_t k = 0; k < json_object_array_length(addrs); k++) {
 					struct json_object *ad = json_object_array_get_idx(addrs, k);
-					const char *ip = jstr(ad, "ip-address");
+					const char *ip = json_member_str(ad, "ip-address");
 					if (!ip)
 						continue;
 					printf(" %s", ip);
@@ -289,12 +282,12 @@ static int cmd_info(struct agent *a, const char *name)
 	if (opt.json) {
 		print_json(stdout, ret, CLI_JSON_AUTO);
 	} else {
-		printf("version %s\n", jstr(ret, "version") ? jstr(ret, "version") : "?");
+		printf("version %s\n", json_member_str(ret, "version") ? json_member_str(ret, "version") : "?");
 		if (json_object_object_get_ex(ret, "supported_commands", &cmds))
 			for (size_t i = 0; i < json_object_array_length(cmds); i++) {
 				struct json_object *c = json_object_array_get_idx(cmds, i);
 				bool on = !json_object_object_get_ex(c, "enabled", &v) || json_object_get_boolean(v);
-				printf("%s%s\n", jstr(c, "name") ? jstr(c, "name") : "?", on ? "" : " (disabled)");
+				printf("%s%s\n", json_member_str(c, "name") ? json_member_str(c, "name") : "?", on ? "" : " (disabled)");
 			}
 	}
 	json_object_put(ret);

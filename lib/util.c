@@ -696,6 +696,20 @@ int unix_addr(const char *path, void *sap, int *dirfd)
 	return 0;
 }
 
+/* The failure of unix_listen or unix_connect: *err names path, the
+ * descriptors are closed, errno is kept. */
+static int unix_fail(const char *path, int fd, int dfd, char **err)
+{
+	int e = errno;
+	vm_set_err(err, "%s: %s", path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	errno = e;
+	return -1;
+}
+
 int unix_listen(const char *path, int backlog, char **err)
 {
 	struct sockaddr_un sa;
@@ -714,15 +728,8 @@ int unix_listen(const char *path, int backlog, char **err)
 	if (dfd >= 0)
 		close(dfd);
 	return fd;
-fail:;
-	int e = errno;
-	vm_set_err(err, "%s: %s", path, strerror(e));
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	errno = e;
-	return -1;
+fail:
+	return unix_fail(path, fd, dfd, err);
 }
 
 int unix_connect(const char *path, char **err)
@@ -737,15 +744,8 @@ int unix_connect(const char *path, char **err)
 	if (dfd >= 0)
 		close(dfd);
 	return fd;
-fail:;
-	int e = errno;
-	vm_set_err(err, "%s: %s", path, strerror(e));
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	errno = e;
-	return -1;
+fail:
+	return unix_fail(path, fd, dfd, err);
 }
 
 void shell_quote_argv(struct buf *b, const struct strv *sv)
