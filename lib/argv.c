@@ -131,8 +131,9 @@ static char *qemu_file(struct ctx *x, const char *key, const char *path, enum fi
 		return xasprintf("/dev/fd/%d", fd);
 	int set = ++x->fdsets;
 	for (int i = 0; i < (how == FILE_RW ? 2 : 1); i++) {
-		/* QEMU may open an image read-only first (probing, reopen): give it
-		 * both access modes, as libvirt does. */
+		/* QEMU may open an image read-only (a reopen): give it both
+		 * access modes, as libvirt does; -drive says auto-read-only=off,
+		 * so the RW fd is the one that holds the image lock. */
 		if (i == 1 && (fd = x->o->open_file(x->o->open_ctx, path, O_RDONLY, &e)) < 0) {
 			free(*x->err);
 			*x->err = xasprintf("%s: %s", key, e ? e : path);
@@ -350,6 +351,12 @@ static int drives(struct ctx *x)
 		} else {
 			qopt_add(drv, "discard", "unmap");
 			qopt_add(drv, "detect-zeroes", "unmap");
+			/* Open read-write from the start: -drive's default opens the
+			 * set's read-only fd first and switches, and that fd, still
+			 * held by the set, keeps its image lock for good (a second
+			 * writer, a migration's destination, usb-storage fail). */
+			if (x->o->open_file)
+				qopt_add(drv, "auto-read-only", "off");
 		}
 		if (emit(x, "-drive", drv) < 0)
 			return -1;
@@ -576,6 +583,8 @@ static int firmware(struct ctx *x)
 			qopt_add(o, "file", unit ? vars : code);
 			if (!unit)
 				qopt_add(o, "readonly", "on");
+			else if (x->o->open_file)
+				qopt_add(o, "auto-read-only", "off"); /* as for drives */
 			if (emit(x, "-drive", o) < 0)
 				break;
 		}

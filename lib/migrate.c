@@ -118,6 +118,29 @@ int migrate_incoming(struct qmp *dest, const char *uri, int timeout_ms, char **e
 	return cmd(dest, "migrate-incoming", a, NULL, err);
 }
 
+/* Whether the destination took postcopy-ram (migrate_incoming): without it,
+ * it would fail the whole migration at the source's postcopy advice. false
+ * with *err naming the way out. */
+static bool dest_has_postcopy(struct qmp *dest, char **err)
+{
+	json_object *caps = NULL;
+	if (cmd(dest, "query-migrate-capabilities", NULL, &caps, err) < 0)
+		return false;
+	bool on = false;
+	for (size_t i = 0; caps && i < json_object_array_length(caps); i++) {
+		json_object *c = json_object_array_get_idx(caps, i);
+		const char *name = get_str(c, "capability");
+		if (name && !strcmp(name, "postcopy-ram"))
+			on = json_object_get_boolean(get_obj(c, "state"));
+	}
+	json_object_put(caps);
+	if (!on)
+		vm_set_err(err, "--postcopy: the destination cannot take it (its QEMU has no userfaultfd: "
+				"start it with --no-sandbox where vm.unprivileged_userfaultfd is 0), "
+				"or migrate without --postcopy");
+	return on;
+}
+
 /* ---- disks ---- */
 
 struct disk {
@@ -490,6 +513,8 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 	}
 	json_object_put(info);
 
+	if (o->postcopy && o->dest && !dest_has_postcopy(o->dest, err))
+		return -1;
 	static const char *const names[] = {"events", "return-path", "auto-converge", "postcopy-ram",
 					    "pause-before-switchover"};
 	bool on[] = {true, true, o->auto_converge, o->postcopy, o->copy_storage};
@@ -562,7 +587,12 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 		}
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
 			const char *why = get_str(info, "error-desc");
-			vm_set_err(err, "%s%s", why ? why : "the migration ", why ? "" : status);
+			/* a destination without postcopy fails at the source's advice;
+			 * without its QMP we could not ask beforehand */
+			vm_set_err(err, "%s%s%s", why ? why : "the migration ", why ? "" : status,
+				   o->postcopy && !o->dest && !res->postcopy
+				       ? " (with --postcopy: has the destination's QEMU userfaultfd?)"
+				       : "");
 			json_object_put(info);
 			undo(&r);
 			goto out;
