@@ -27,6 +27,7 @@
 #include "qmp.h"
 #include "runtime.h"
 #include "snapshot.h"
+#include "suspend.h"
 #include "tool.h"
 
 enum { OPT_FS = CLI_LONG_ONLY, OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG, OPT_END };
@@ -127,6 +128,15 @@ static int failx(struct ctx *x, const char *fmt, ...)
 	vm_warnx("%s: %s", x->name, m);
 	free(m);
 	return EXIT_FAIL;
+}
+
+/* A suspended guest resumes with its page cache and devices as they were
+ * saved: a disk changed under it would be corrupted, not just surprising. */
+static int refuse_suspended(struct ctx *x, const char *what)
+{
+	return failx(x, "%s: the VM is suspended (Data/%s), and its saved state expects the disks as "
+			"they are; resume and stop it (vm-run, vm-stop), or discard the state (vm-run --fresh)",
+		     what, SUSPEND_FILE);
 }
 
 /* A lib/ failure (r: -1 or MEDIA_TIMEOUT) with its message, freed; the exit status. */
@@ -502,6 +512,8 @@ static int cmd_snapshot(struct ctx *x, int argc, char **argv)
 		vm_errx(EXIT_USAGE, "--json: only for snapshot list");
 	if (list)
 		return snapshot_list_out(x);
+	if (!strcmp(op, "revert") && x->state == VM_STOPPED && suspend_exists(&x->b))
+		return refuse_suspended(x, "snapshot revert");
 	char *err = NULL;
 	int (*fn)(struct media *, const char *, char **) = !strcmp(op, "create")   ? snapshot_create
 							   : !strcmp(op, "revert") ? snapshot_revert
@@ -776,7 +788,9 @@ static int cmd_mkiso(int argc, char **argv)
 
 /* ---- the command table ---------------------------------------------------------- */
 
-enum { NEED_STOPPED = 1, LOCK = 2 };
+/* CHANGES_DISKS: it changes what a suspended guest's saved state expects of
+ * its disks (their contents, size, media or the device list). */
+enum { NEED_STOPPED = 1, LOCK = 2, CHANGES_DISKS = 4 };
 
 static const struct subcmd {
 	const char *name;
@@ -786,19 +800,19 @@ static const struct subcmd {
 	int opts[8]; /* the ids of its options (beyond --timeout and the common ones); 0 ends */
 } subcmds[] = {
     {"list", cmd_list, 0, 0, 0, {'j'}},
-    {"create", cmd_create, 1, 2, LOCK, {'f', 'i', 'b'}},
-    {"attach", cmd_attach, 1, 1, LOCK, {'I', 'c', 'r', 'i', 'C'}},
-    {"detach", cmd_detach, 1, 1, LOCK, {'F'}},
-    {"insert", cmd_insert, 2, 2, LOCK, {'C', 'F'}},
-    {"eject", cmd_eject, 1, 1, LOCK, {'F'}},
-    {"resize", cmd_resize, 2, 2, LOCK, {'s'}},
+    {"create", cmd_create, 1, 2, LOCK | CHANGES_DISKS, {'f', 'i', 'b'}},
+    {"attach", cmd_attach, 1, 1, LOCK | CHANGES_DISKS, {'I', 'c', 'r', 'i', 'C'}},
+    {"detach", cmd_detach, 1, 1, LOCK | CHANGES_DISKS, {'F'}},
+    {"insert", cmd_insert, 2, 2, LOCK | CHANGES_DISKS, {'C', 'F'}},
+    {"eject", cmd_eject, 1, 1, LOCK | CHANGES_DISKS, {'F'}},
+    {"resize", cmd_resize, 2, 2, LOCK | CHANGES_DISKS, {'s'}},
     {"snapshot", cmd_snapshot, 1, 2, LOCK, {'j'}},
     {"inspect", cmd_inspect, 0, 0, NEED_STOPPED, {'j'}},
     {"ls", cmd_ls, 2, 2, NEED_STOPPED, {OPT_FS}},
-    {"copy-in", cmd_copy_in, 3, -1, NEED_STOPPED | LOCK, {OPT_FS}},
+    {"copy-in", cmd_copy_in, 3, -1, NEED_STOPPED | LOCK | CHANGES_DISKS, {OPT_FS}},
     {"copy-out", cmd_copy_out, 3, -1, NEED_STOPPED, {OPT_FS}},
-    {"mkfs", cmd_mkfs, 2, 2, NEED_STOPPED | LOCK, {'l', 'F'}},
-    {"cloud-init", cmd_cloud_init, 1, 1, LOCK, {OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG, 'I', 'i', 'F'}},
+    {"mkfs", cmd_mkfs, 2, 2, NEED_STOPPED | LOCK | CHANGES_DISKS, {'l', 'F'}},
+    {"cloud-init", cmd_cloud_init, 1, 1, LOCK | CHANGES_DISKS, {OPT_META_DATA, OPT_SSH_KEY, OPT_NETWORK_CONFIG, 'I', 'i', 'F'}},
     {"mkiso", NULL, 2, -1, 0, {'l'}}, /* no bundle: main runs cmd_mkiso */
 };
 
@@ -832,6 +846,8 @@ static int open_vm(struct ctx *x, const char *arg, const struct subcmd *sc)
 	int status = 0;
 	switch (st.state) {
 	case VM_STOPPED:
+		if ((sc->flags & CHANGES_DISKS) && suspend_exists(&x->b))
+			status = refuse_suspended(x, sc->name);
 		break;
 	case VM_RUNNING:
 	case VM_PAUSED:

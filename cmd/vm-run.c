@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "console.h"
 #include "launch.h"
 #include "qmp.h"
 #include "runtime.h"
@@ -62,7 +63,6 @@ static const struct cli_spec cli = {
     .options = options,
 };
 
-#define ESCAPE_KEY 0x1d /* Ctrl-] */
 #define QUIT_GRACE_MS 5000
 
 static struct {
@@ -73,10 +73,8 @@ static struct {
 	bool raw;
 	struct termios saved_tty;
 	int stop_timeout_ms; /* --stop-timeout; CLI_FOREVER: no deadline */
-	/* the console relay */
-	int con, i_con, i_in;
-	bool in_open;
-} S = {.rt = {.lock_fd = -1}, .con = -1, .stop_timeout_ms = 30000};
+	struct console_relay con; /* --console */
+} S = {.rt = {.lock_fd = -1}, .con = {.con = -1}, .stop_timeout_ms = 30000};
 
 static void tty_restore(void)
 {
@@ -144,70 +142,16 @@ static void on_stop_step(void *ctx, enum stop_event ev, const char *detail)
 	else if (ev == STOP_EV_RUN_TIMEOUT)
 		say("%s: --timeout: the VM ran too long; stopping it", S.name);
 	else if (ev == STOP_EV_POWERDOWN_TIMEOUT)
-		say("%s: the guest did not power off in %g s; quitting", S.name, S.stop_timeout_ms / 1000.0);
+		say("%s: the guest did not power off in %g s; %s", S.name, S.stop_timeout_ms / 1000.0,
+		    detail ? "trying its guest agent" : "quitting");
+	else if (ev == STOP_EV_AGENT_NONE)
+		vm_info("%s: %s; quitting", S.name, detail);
+	else if (ev == STOP_EV_AGENT_TIMEOUT)
+		say("%s: the guest did not power off after guest-shutdown; quitting", S.name);
 	else if (ev == STOP_EV_QUIT || ev == STOP_EV_TERM)
 		vm_info("%s: quitting QEMU", S.name);
 	else if (ev == STOP_EV_KILL)
 		vm_info("%s: killing QEMU (pid %d)", S.name, (int)S.p.pid);
-}
-
-/* The console's bytes; a stuck reader gets a second per try, an error ends it. */
-static void write_all(int fd, const char *p, size_t n)
-{
-	for (ssize_t w; n > 0; p += w > 0 ? w : 0, n -= w > 0 ? (size_t)w : 0) {
-		if ((w = write(fd, p, n)) < 0 && errno == EAGAIN)
-			poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, 1000);
-		else if (w < 0 && errno != EINTR)
-			return;
-	}
-}
-
-static int console_fds(void *ctx, struct pollfd *pf, int max)
-{
-	int n = 0;
-	S.i_con = S.i_in = -1;
-	if (S.con >= 0 && max >= 2) {
-		pf[S.i_con = n++] = (struct pollfd){.fd = S.con, .events = POLLIN};
-		if (S.in_open)
-			pf[S.i_in = n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
-	}
-	return n;
-}
-
-/* Console to stdout, stdin to the console; Ctrl-] on a raw terminal detaches. */
-static void console_relay(void *ctx, const struct pollfd *pf, int n)
-{
-	struct launch_sup *s = ctx;
-	char buf[16384];
-	if (S.i_con >= 0 && pf[S.i_con].revents) {
-		ssize_t k = read(S.con, buf, sizeof buf);
-		if (k > 0) {
-			write_all(STDOUT_FILENO, buf, (size_t)k);
-		} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-			close(S.con);
-			S.con = -1;
-		}
-	}
-	if (S.i_in < 0 || S.con < 0 || !pf[S.i_in].revents)
-		return;
-	ssize_t k = read(STDIN_FILENO, buf, sizeof buf);
-	if (k > 0) {
-		char *esc = S.raw ? memchr(buf, ESCAPE_KEY, (size_t)k) : NULL;
-		s->leave = esc != NULL;
-		write_all(S.con, buf, esc ? (size_t)(esc - buf) : (size_t)k);
-	} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-		/* End of input: keep showing the console (no half-close: QEMU
-		 * would take it for a disconnect). */
-		S.in_open = false;
-	}
-}
-
-static void drain_console(void)
-{
-	char buf[16384];
-	for (ssize_t n; S.con >= 0 && ((n = read(S.con, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR));)
-		if (n > 0)
-			write_all(STDOUT_FILENO, buf, (size_t)n);
 }
 
 int main(int argc, char **argv)
@@ -328,7 +272,7 @@ int main(int argc, char **argv)
 	}
 	/* Connect to the console before QEMU runs: not a byte of output is lost. */
 	char *conpath = path_join(S.rtdir, RT_CONSOLE);
-	if (console && (S.con = unix_connect(conpath, &err)) < 0)
+	if (console && (S.con.con = unix_connect(conpath, &err)) < 0)
 		die(EXIT_FAIL, "%s", err);
 	free(conpath);
 	if (launch_spawn(&S.p, &lo, &err) < 0)
@@ -366,18 +310,22 @@ int main(int argc, char **argv)
 	if (!vm_quiet && !console && isatty(STDERR_FILENO))
 		vm_warnx("%s: running (pid %d), console log %s/%s; Ctrl-C powers it off", S.name,
 			 (int)S.p.pid, S.rtdir, RT_CONSOLE_LOG);
+	struct launch_sup sup = {.sigfd = sfd};
 	if (console) {
-		fcntl(S.con, F_SETFL, fcntl(S.con, F_GETFL) | O_NONBLOCK);
-		S.in_open = true;
+		fcntl(S.con.con, F_SETFL, fcntl(S.con.con, F_GETFL) | O_NONBLOCK);
 		tty_raw();
+		console_relay_init(&S.con, S.con.con, S.raw, &sup.leave);
+		sup.add_fds = console_relay_fds;
+		sup.on_fds = console_relay_io;
+		sup.ctx = &S.con;
 		if (S.raw && !vm_quiet)
 			say("%s: console attached; Ctrl-] detaches", S.name);
 	}
-	struct launch_sup sup = {.sigfd = sfd, .add_fds = console_fds, .on_fds = console_relay, .ctx = &sup};
 	if (timeout_ms != CLI_FOREVER)
 		sup.run_deadline = now_ms() + timeout_ms;
 	S.p.stop = (struct stop_seq){.q = S.p.q, .pid = S.p.pid, .powerdown_ms = S.stop_timeout_ms,
-				     .quit_ms = QUIT_GRACE_MS, .kill_ms = -1, .note = on_stop_step, .ctx = &sup};
+				     .quit_ms = QUIT_GRACE_MS, .kill_ms = -1, .note = on_stop_step, .ctx = &sup,
+				     .agent_dir = config_agent(&eff) ? S.rtdir : NULL, .name = S.name};
 	launch_supervise(&S.p, &sup); /* until QEMU exits, or Ctrl-] on the console */
 	if (sup.leave) {
 		tty_restore();
@@ -387,7 +335,7 @@ int main(int argc, char **argv)
 		runtime_release(&S.rt);
 		goto out;
 	}
-	drain_console();
+	console_relay_drain(&S.con);
 	tty_restore();
 	char *why = NULL;
 	if (sup.cause == LAUNCH_CAUSE_TIMEOUT)
@@ -401,8 +349,8 @@ int main(int argc, char **argv)
 		vm_warnx("%s: %s", S.name, why);
 	free(why);
 out:
-	if (S.con >= 0)
-		close(S.con);
+	if (S.con.con >= 0)
+		close(S.con.con);
 	close(sfd);
 	vm_proc_free(&S.p);
 	launch_user_free(&user);

@@ -61,7 +61,7 @@ struct ctx {
 	const char *accel; /* kvm tcg auto */
 	char **err;
 	int ide_bus, ide_unit;
-	int own_ports; /* root ports of read-only virtio disks */
+	int chassis; /* the last pcie-root-port chassis we numbered */
 	bool scsi_added;
 	const char *usb_bus; /* the USB bus devices attach to, once a controller is there */
 	int fdsets; /* fd sets handed out so far (-add-fd set=1..) */
@@ -286,6 +286,35 @@ int drive_boot_index(const struct vm_config *c, const struct vm_drive *d)
 	return next;
 }
 
+/* Is chassis n given in the config's extra_args (chassis=N or chassis_nr=N
+ * of a root port or bridge the user adds)? QEMU refuses a chassis twice. */
+static bool chassis_taken(const struct ctx *x, int n)
+{
+	for (size_t i = 0; i < x->c->extra_args.n; i++) {
+		const char *a = x->c->extra_args.v[i];
+		for (const char *p = a; (p = strstr(p, "chassis")); p++) {
+			const char *v = p + strlen("chassis");
+			if (has_prefix(v, "_nr"))
+				v += 3;
+			char *end;
+			if ((p == a || p[-1] == ',') && *v == '=' && strtol(v + 1, &end, 0) == n &&
+			    (*end == ',' || !*end))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The next chassis for a root port of ours (1, 2, ... as libvirt numbers
+ * them, skipping those extra_args takes), and its port, 0x10 + chassis - 1. */
+static int next_chassis(struct ctx *x)
+{
+	do
+		x->chassis++;
+	while (chassis_taken(x, x->chassis));
+	return x->chassis;
+}
+
 /* Spare root ports, numbered as libvirt numbers them (chassis N, port
  * 0x10+N-1, functions of one multifunction slot): a PCIe root bus takes no
  * hot-plugged device, so without them vm-disk attach on a running VM has
@@ -296,10 +325,11 @@ static int root_ports(struct ctx *x)
 		return 0;
 	for (int n = 1; n <= ARGV_SPARE_ROOT_PORTS; n++) {
 		struct qopt *o = qopt_new("pcie-root-port");
+		int ch = next_chassis(x);
 		qopt_addf(o, "id", "rp%d", n);
 		qopt_add(o, "bus", "pcie.0");
-		qopt_addf(o, "chassis", "%d", n);
-		qopt_addf(o, "port", "0x%x", 0x10 + n - 1);
+		qopt_addf(o, "chassis", "%d", ch);
+		qopt_addf(o, "port", "0x%x", 0x10 + ch - 1);
 		qopt_addf(o, "addr", "0x2.0x%x", n - 1);
 		if (n == 1)
 			qopt_add(o, "multifunction", "on");
@@ -374,7 +404,7 @@ static int drives(struct ctx *x)
 			/* a read-only disk is a medium vm-disk swaps on a running VM
 			 * (the cloud-init seed) by unplugging it: devices on the PCIe
 			 * root bus cannot be, so it gets a root port of its own */
-			int n = ARGV_SPARE_ROOT_PORTS + ++x->own_ports;
+			int n = next_chassis(x);
 			struct qopt *port = qopt_new("pcie-root-port");
 			qopt_addf(port, "id", "rp-%s", d->id);
 			qopt_add(port, "bus", "pcie.0");

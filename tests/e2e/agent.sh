@@ -146,4 +146,28 @@ if grep -Eqi 'QMP quit|kill' "$T/stop.out"; then
 else
 	ok "...without quit or kill"
 fi
+
+# vm-run in the foreground: Ctrl-C goes the same way (the button, then the agent)
+vm-run -v --stop-timeout 20 "$B" </dev/null >/dev/null 2>"$T/fg.err" &
+fg=$!
+_i=0
+until vm-qmp "$B" query-status >/dev/null 2>&1 || [ $_i -ge 300 ]; do sleep 0.2; _i=$((_i + 1)); done
+if vm-guest --wait 900 "$B" ping 2>"$T/ping.err"; then
+	t0=$(date +%s)
+	kill -INT $fg
+	wait $fg
+	check_eq "vm-run, Ctrl-C: exit 130" "$?" 130
+	echo "# vm-run's stop took $(($(date +%s) - t0)) s"
+	check_match "...the button ignored, it tried the guest agent" "$(cat "$T/fg.err")" \
+		'did not power off in 20 s; trying its guest agent'
+	if grep -Eqi 'quitting QEMU|killing' "$T/fg.err"; then
+		not_ok "...which powered it off, without quit or kill: $(tr '\n' ' ' <"$T/fg.err")"
+	else
+		ok "...which powered it off, without quit or kill"
+	fi
+else
+	not_ok "the agent answers after a foreground vm-run: $(cat "$T/ping.err")"
+	kill -TERM $fg
+	wait $fg
+fi
 echo "1..$_n"

@@ -88,3 +88,23 @@ check_eq "accel = auto, VM_ACCEL unset: kvm, else tcg" "$(VM_ACCEL= accels "$T/a
 check_eq "accel = auto, --accel kvm: kvm alone" "$(VM_ACCEL=tcg vm-argv -0 --accel kvm "$T/acc.utm" | tr '\0' '\n' | grep -c -x -- -accel)" 1
 VM_ACCEL=fast vm-argv "$T/acc.utm" >/dev/null 2>&1
 check_eq "VM_ACCEL=fast: a usage error" "$?" 2
+
+# A root port of the user's own (extra_args) takes a chassis: ours skip it,
+# and QEMU takes the whole: no "Can't add chassis slot".
+vm-create -q --memory 64M --machine q35 --net none "$T/rp" >/dev/null
+vm-config -q "$T/rp.utm" set extra_args -device
+vm-config -q "$T/rp.utm" add extra_args "pcie-root-port,id=mine,bus=pcie.0,chassis=1,port=0x8,addr=0x5"
+vm-config -q "$T/rp.utm" add extra_args -device
+vm-config -q "$T/rp.utm" add extra_args "pcie-root-port,id=mine2,bus=pcie.0,chassis=3,port=0x9,addr=0x6"
+chs=$(vm-argv -0 "$T/rp.utm" 2>/dev/null | tr '\0' '\n' | sed -n 's/^pcie-root-port,id=rp[0-9]*,.*chassis=\([0-9]*\),.*/\1/p' | tr '\n' ' ')
+check_eq "extra_args' chassis 1 and 3: our spare ports take 2, 4, 5, 6" "$chs" "2 4 5 6 "
+export XDG_RUNTIME_DIR="$T/run-rp"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+vm-argv -0 -S --accel tcg "$T/rp.utm" 2>/dev/null >"$T/rp.argv0"
+sock="$XDG_RUNTIME_DIR/vm/$(vm-config "$T/rp.utm" get uuid)/qmp.sock"
+if qemu_bg "$T/rp.argv0" "$sock" "$T/rp.err"; then
+	check_eq "...and QEMU takes them all" "$(qmp_status "$sock")" "prelaunch"
+else
+	not_ok "...and QEMU takes them all: $(tail -n 2 "$T/rp.err")"
+fi
+qemu_bg_stop

@@ -45,6 +45,15 @@ check "Data/vmstate is a complete saved state" state_ok "$STATE"
 check "no temporary file left in Data/" no_tmp
 check_eq "vm-ls: suspended" "$(state "$B")" suspended
 check_match "vm-ls (table): suspended" "$(vm-ls "$B")" 'suspended'
+# ---- a suspended guest's disks stay as its saved state expects them ----
+vm-disk "$B" create extra 1M 2>"$T/disk.err"
+check_eq "suspended: vm-disk create refuses (status 1)" "$?" 1
+check_match "...saying why and what to do" "$(cat "$T/disk.err")" \
+	'create: the VM is suspended \(Data/vmstate\).*vm-run --fresh'
+check "...and adds nothing" sh -c '! vm-disk "$1" list | grep -q extra && ! ls "$1/Data" | grep -q extra' _ "$B"
+check_status "suspended: vm-disk attach refuses" 1 vm-disk "$B" attach "$B/Data/vmlinuz" 2>/dev/null
+check "suspended: vm-disk list still works" vm-disk "$B" list
+check "...and the state is kept" state_ok "$STATE"
 check "vm-pack carries Data/vmstate" sh -c 'vm-pack -q -F tar "$1" "$2" && tar tf "$2" | grep -q "Data/vmstate$"' _ "$B" "$T/s.tar"
 
 # ---- refused: the config no longer matches --------------------------------

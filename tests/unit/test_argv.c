@@ -264,7 +264,9 @@ static void fd_passing(void **state)
 	free(hd0);
 	free(hd0ro);
 	free(rd);
-	assert_true(strv_contains(&av, "if=none,id=drive-hd0,file=/dev/fdset/1,format=qcow2,discard=unmap,detect-zeroes=unmap"));
+	/* read-write from the start: no read-only fd of the set holds a lock */
+	assert_true(strv_contains(
+	    &av, "if=none,id=drive-hd0,file=/dev/fdset/1,format=qcow2,discard=unmap,detect-zeroes=unmap,auto-read-only=off"));
 	rd = realpath(data, NULL);
 	char *cd0 = xasprintf("fd=103,set=2,opaque=%s/x.iso", rd);
 	assert_true(strv_contains(&av, cd0)); /* cd0 */
