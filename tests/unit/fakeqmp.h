@@ -18,9 +18,12 @@
 #include "qmp.h"
 #include "testutil.h"
 
+/* A file may greet otherwise (test_launch: without oob) by defining it first. */
+#ifndef GREETING
 #define GREETING                                                                                   \
 	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "          \
 	"\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n"
+#endif
 
 /* ---- the peer's side (runs in the child; no cmocka there) ---- */
 
@@ -58,11 +61,15 @@ static inline void p_slow(int fd, const char *s, size_t chunk)
 	}
 }
 
-/* One command line from the client, parsed; NULL at EOF. */
-static inline struct json_object *p_read_cmd(int fd)
+/* One command line from the client, parsed; NULL at EOF. With saw_ff (the
+ * guest agent's framing), 0xFF bytes before it are dropped and *saw_ff says
+ * whether there were any; without, they stay in the line. */
+static inline struct json_object *p_read_cmd_ff(int fd, bool *saw_ff)
 {
 	struct buf b = {0};
-	char c;
+	unsigned char c;
+	if (saw_ff)
+		*saw_ff = false;
 	for (;;) {
 		ssize_t n = read(fd, &c, 1);
 		if (n < 0 && errno == EINTR)
@@ -71,13 +78,22 @@ static inline struct json_object *p_read_cmd(int fd)
 			buf_free(&b);
 			return NULL;
 		}
+		if (c == 0xFF && saw_ff) {
+			*saw_ff = true;
+			continue;
+		}
 		if (c == '\n')
 			break;
-		buf_add(&b, &c, 1);
+		buf_add(&b, (char *)&c, 1);
 	}
 	struct json_object *o = json_tokener_parse(b.s ? b.s : "");
 	buf_free(&b);
 	return o;
+}
+
+static inline struct json_object *p_read_cmd(int fd)
+{
+	return p_read_cmd_ff(fd, NULL);
 }
 
 static inline long p_id(struct json_object *cmd)
@@ -139,7 +155,8 @@ static inline const char *event_text(const char *name)
 
 static pid_t peer_pid __attribute__((unused));
 
-static inline struct qmp *start_peer(void (*fn)(int), int timeout_ms, char **err)
+/* The peer, fn, forked on a socketpair; the test's end of it. */
+static inline int fork_peer(void (*fn)(int))
 {
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -151,17 +168,27 @@ static inline struct qmp *start_peer(void (*fn)(int), int timeout_ms, char **err
 		_exit(0);
 	}
 	close(sv[1]);
-	return qmp_open_fd(sv[0], timeout_ms, err);
+	return sv[0];
 }
 
-/* Close and reap the peer; it must have run its script to the end. */
-static inline void end_peer(struct qmp *q)
+/* Reap the peer (its socket closed); it must have run its script to the end. */
+static inline void reap_peer(void)
 {
 	int st;
-	qmp_close(q);
 	assert_int_equal(waitpid(peer_pid, &st, 0), peer_pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail_msg("peer failed: status %d", st);
+}
+
+static inline struct qmp *start_peer(void (*fn)(int), int timeout_ms, char **err)
+{
+	return qmp_open_fd(fork_peer(fn), timeout_ms, err);
+}
+
+static inline void end_peer(struct qmp *q)
+{
+	qmp_close(q);
+	reap_peer();
 }
 
 static inline struct qmp *start_ok(void (*fn)(int))

@@ -15,36 +15,6 @@
 
 /* ---- the peer's side ---- */
 
-/* One command line, with the 0xFF bytes before it dropped; *saw_ff says
- * whether there were any. NULL at EOF. */
-static struct json_object *a_read_cmd(int fd, bool *saw_ff)
-{
-	struct buf b = {0};
-	unsigned char c;
-	if (saw_ff)
-		*saw_ff = false;
-	for (;;) {
-		ssize_t n = read(fd, &c, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			buf_free(&b);
-			return NULL;
-		}
-		if (c == 0xFF) {
-			if (saw_ff)
-				*saw_ff = true;
-			continue;
-		}
-		if (c == '\n')
-			break;
-		buf_add(&b, (char *)&c, 1);
-	}
-	struct json_object *o = json_tokener_parse(b.s ? b.s : "");
-	buf_free(&b);
-	return o;
-}
-
 static struct json_object *a_args(struct json_object *cmd)
 {
 	struct json_object *v = NULL;
@@ -55,7 +25,7 @@ static struct json_object *a_args(struct json_object *cmd)
 /* The next command must be execute; returns it (the caller puts it). */
 static struct json_object *a_expect(int fd, const char *execute)
 {
-	struct json_object *cmd = a_read_cmd(fd, NULL);
+	struct json_object *cmd = p_read_cmd(fd);
 	if (!cmd || strcmp(p_exec(cmd), execute) != 0)
 		_exit(5);
 	return cmd;
@@ -67,7 +37,7 @@ static struct json_object *a_expect(int fd, const char *execute)
 static void a_sync(int fd, bool stale)
 {
 	bool ff;
-	struct json_object *cmd = a_read_cmd(fd, &ff), *v;
+	struct json_object *cmd = p_read_cmd_ff(fd, &ff), *v;
 	if (!cmd || !ff || strcmp(p_exec(cmd), "guest-sync-delimited"))
 		_exit(7);
 	json_object_object_get_ex(a_args(cmd), "id", &v);
@@ -95,30 +65,15 @@ static const char *a_str(struct json_object *cmd, const char *key)
 
 /* ---- the test's side ---- */
 
-static pid_t apeer;
-
 static struct agent *start_agent(void (*fn)(int), int sync_ms, char **err)
 {
-	int sv[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	apeer = fork();
-	assert_true(apeer >= 0);
-	if (apeer == 0) {
-		close(sv[0]);
-		fn(sv[1]);
-		_exit(0);
-	}
-	close(sv[1]);
-	return agent_open_fd(sv[0], "web", sync_ms, err);
+	return agent_open_fd(fork_peer(fn), "web", sync_ms, err);
 }
 
 static void end_agent(struct agent *a)
 {
-	int st;
 	agent_close(a);
-	assert_int_equal(waitpid(apeer, &st, 0), apeer);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fail_msg("peer failed: status %d", st);
+	reap_peer();
 }
 
 static struct agent *start_agent_ok(void (*fn)(int))
@@ -153,7 +108,7 @@ static void sync_skips_stale_output(void **state)
 static void peer_mute(int fd)
 {
 	/* reads the sync and says nothing, as a guest without qemu-ga */
-	struct json_object *cmd = a_read_cmd(fd, NULL);
+	struct json_object *cmd = p_read_cmd(fd);
 	json_object_put(cmd);
 	p_drain(fd);
 }
@@ -171,7 +126,7 @@ static void no_agent_answers(void **state)
 	assert_true(now_ms() - t0 < 2000);
 	free(err);
 	int st;
-	waitpid(apeer, &st, 0);
+	waitpid(peer_pid, &st, 0);
 }
 
 /* ---- exec ---- */
@@ -282,7 +237,7 @@ static void peer_put(int fd)
 	struct buf got = {0};
 	int writes = 0;
 	for (;;) {
-		cmd = a_read_cmd(fd, NULL);
+		cmd = p_read_cmd(fd);
 		if (!cmd)
 			_exit(10);
 		if (!strcmp(p_exec(cmd), "guest-file-close"))

@@ -16,57 +16,25 @@
 #define GREETING                                                                                   \
 	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "          \
 	"\"package\": \"\"}, \"capabilities\": []}}\r\n"
+#include "fakeqmp.h"
+
 #define SHUTDOWN_EV "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"SHUTDOWN\"}\r\n"
 
 /* ---- the fake QEMU (runs in the child; no cmocka there) ---- */
 
-static void p_puts(int fd, const char *s)
-{
-	size_t n = strlen(s);
-	while (n > 0) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			_exit(3);
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-/* The next command's name (static), or NULL at EOF; its id in *id. */
+/* The next command's name (static), or NULL at EOF; its id in *id (-1: none). */
 static const char *p_next(int fd, long *id)
 {
 	static char name[64];
-	struct buf b = {0};
-	char c;
-	for (;;) {
-		ssize_t n = read(fd, &c, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			buf_free(&b);
-			return NULL;
-		}
-		if (c == '\n')
-			break;
-		buf_add(&b, &c, 1);
-	}
-	struct json_object *o = json_tokener_parse(b.s ? b.s : ""), *v;
-	buf_free(&b);
-	if (!o || !json_object_object_get_ex(o, "execute", &v))
+	struct json_object *o = p_read_cmd(fd), *v;
+	if (!o)
+		return NULL;
+	if (!json_object_object_get_ex(o, "execute", &v))
 		_exit(4);
 	snprintf(name, sizeof name, "%s", json_object_get_string(v));
 	*id = json_object_object_get_ex(o, "id", &v) ? (long)json_object_get_int64(v) : -1;
 	json_object_put(o);
 	return name;
-}
-
-static void p_reply(int fd, long id, const char *ret)
-{
-	char *s = xasprintf("{\"return\": %s, \"id\": %ld}\r\n", ret, id);
-	p_puts(fd, s);
-	free(s);
 }
 
 enum peer {
