@@ -615,6 +615,9 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 			continue;
 		}
 		report(&r, &p);
+		/* status and p's strings point into info */
+		bool stuck = o->postcopy && !res->postcopy && !strcmp(status, "active") &&
+			     p.iterations >= (uint64_t)postcopy_after && p.remaining > 0;
 		json_object_put(info);
 		const char *why = stop_reason(&r);
 		if (why && !res->postcopy) {
@@ -622,8 +625,7 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 			undo(&r);
 			goto out;
 		}
-		if (o->postcopy && !res->postcopy && !strcmp(status, "active") && p.iterations >= (uint64_t)postcopy_after &&
-		    p.remaining > 0) {
+		if (stuck) {
 			/* it does not converge: the destination runs, and pulls the rest */
 			if (cmd(src, "migrate-start-postcopy", NULL, NULL, err) < 0) {
 				cancel_and_wait(&r, *err);
