@@ -360,6 +360,11 @@ static int run_pipe(struct qmp *q)
 		bool waiting = pipe_print_replies(q, &pq, &failed);
 		if (in_eof && in.len == 0 && !waiting)
 			break;
+		/* Every reply may be in by now (a slow reader, a fast QEMU): lines
+		 * that wait for room in the window go out before we sleep in poll,
+		 * or nothing would wake us (a hang, seen under valgrind). */
+		if (in.len && qmp_in_flight(q) <= PIPE_WINDOW / 2 && (in_eof || memchr(in.s, '\n', in.len)))
+			continue;
 
 		if (fflush(stdout) == EOF)
 			vm_err(EXIT_FAIL, "stdout");

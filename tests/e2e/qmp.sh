@@ -136,6 +136,23 @@ q - <"$T/window.in" >"$T/window.out"
 check_eq "pipe: 5000 commands past the window, exit 0" "$?" 0
 check_eq "pipe: 5000 replies" "$(grep -c '^{"return":{"status":"prelaunch"' "$T/window.out")" 5000
 check_eq "pipe: each id on its line's reply" "$(awk '/"id":/ { n++; if (index($0, "\"id\":" (NR - 1) "}") == 0) bad = 1 } END { print n, bad ? "misplaced" : "in place" }' "$T/window.out")" "50 in place"
+# a reader stopped while QEMU answers all it was sent: once it goes on, every
+# reply is in at once, and the lines left must still go out (it hung)
+vm-qmp --socket "$S" - <"$T/window.in" >"$T/stopped.out" &
+qpid=$!
+sleep "$(secs 0.1)" # while the first window is out (the input is all read by then)
+kill -STOP "$qpid"
+sleep 3
+kill -CONT "$qpid"
+_i=0
+while kill -0 "$qpid" 2>/dev/null && [ $_i -lt "$(secs 300)" ]; do sleep 0.1; _i=$((_i + 1)); done
+if kill -0 "$qpid" 2>/dev/null; then
+	kill "$qpid"
+	not_ok "pipe: stopped, then continued: every line answered (hung at $(wc -l <"$T/stopped.out") replies)"
+else
+	wait "$qpid"
+	check_eq "pipe: stopped, then continued: exit 0, 5000 replies" "$? $(grep -c '"return"' "$T/stopped.out")" "0 5000"
+fi
 out=$(echo query-status | q)
 check_match "no COMMAND and stdin not a terminal: pipe mode" "$out" '^\{"return":\{"status":"prelaunch"'
 
