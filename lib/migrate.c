@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonobj.h"
 #include "qmp.h"
 #include "util.h"
 
@@ -40,27 +41,10 @@ static json_object *obj(void)
 	return json_object_new_object();
 }
 
-static void put_str(json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, json_object_new_string(v));
-}
-
-static const char *get_str(json_object *o, const char *k)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 static int64_t get_int(json_object *o, const char *k)
 {
 	json_object *v;
 	return o && json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
-static json_object *get_obj(json_object *o, const char *k)
-{
-	json_object *v;
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
 }
 
 /* migrate-set-capabilities for names[i] = on[i]. */
@@ -69,7 +53,7 @@ static int set_caps(struct qmp *q, const char *const *names, const bool *on, siz
 	json_object *a = obj(), *caps = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *c = obj();
-		put_str(c, "capability", names[i]);
+		json_set_str(c, "capability", names[i]);
 		json_object_object_add(c, "state", json_object_new_boolean(on[i]));
 		json_object_array_add(caps, c);
 	}
@@ -114,7 +98,7 @@ int migrate_incoming(struct qmp *dest, const char *uri, int timeout_ms, char **e
 		vm_info("migration: no postcopy here: %s", e);
 	free(e);
 	json_object *a = obj();
-	put_str(a, "uri", uri);
+	json_set_str(a, "uri", uri);
 	return cmd(dest, "migrate-incoming", a, NULL, err);
 }
 
@@ -129,9 +113,9 @@ static bool dest_has_postcopy(struct qmp *dest, char **err)
 	bool on = false;
 	for (size_t i = 0; caps && i < json_object_array_length(caps); i++) {
 		json_object *c = json_object_array_get_idx(caps, i);
-		const char *name = get_str(c, "capability");
+		const char *name = json_member_str(c, "capability");
 		if (name && !strcmp(name, "postcopy-ram"))
-			on = json_object_get_boolean(get_obj(c, "state"));
+			on = json_member_bool(c, "state");
 	}
 	json_object_put(caps);
 	if (!on)
@@ -195,12 +179,12 @@ static int nbd_addr(const struct migrate_opts *o, char **host, char **port, char
 static json_object *sockaddr(const char *host, const char *port, const char *path, bool legacy)
 {
 	json_object *a = obj(), *d = legacy ? obj() : a;
-	put_str(a, "type", path ? "unix" : "inet");
+	json_set_str(a, "type", path ? "unix" : "inet");
 	if (path) {
-		put_str(d, "path", path);
+		json_set_str(d, "path", path);
 	} else {
-		put_str(d, "host", host);
-		put_str(d, "port", port);
+		json_set_str(d, "host", host);
+		json_set_str(d, "port", port);
 	}
 	if (legacy)
 		json_object_object_add(a, "data", d);
@@ -216,11 +200,11 @@ static int find_disks(struct run *r)
 	size_t n = json_object_array_length(blocks);
 	r->disks = xcalloc(n ? n : 1, sizeof *r->disks);
 	for (size_t i = 0; i < n; i++) {
-		json_object *b = json_object_array_get_idx(blocks, i), *ins = get_obj(b, "inserted");
-		json_object *ro = get_obj(ins, "ro");
-		if (!ins || (ro && json_object_get_boolean(ro)) || !get_str(b, "device") || !*get_str(b, "device"))
+		json_object *b = json_object_array_get_idx(blocks, i), *ins = json_member(b, "inserted");
+		json_object *ro = json_member(ins, "ro");
+		if (!ins || (ro && json_object_get_boolean(ro)) || !json_member_str(b, "device") || !*json_member_str(b, "device"))
 			continue;
-		r->disks[r->ndisks++].device = xstrdup(get_str(b, "device"));
+		r->disks[r->ndisks++].device = xstrdup(json_member_str(b, "device"));
 	}
 	json_object_put(blocks);
 	return 0;
@@ -245,26 +229,26 @@ static int start_mirrors(struct run *r)
 	for (size_t i = 0; i < r->ndisks; i++) {
 		struct disk *d = &r->disks[i];
 		a = obj();
-		put_str(a, "device", d->device);
+		json_set_str(a, "device", d->device);
 		json_object_object_add(a, "writable", json_object_new_boolean(true));
 		if (cmd(o->dest, "nbd-server-add", a, NULL, r->err) < 0)
 			goto out;
 		char *node = xasprintf("migrate-%s", d->device);
 		a = obj();
-		put_str(a, "driver", "nbd");
-		put_str(a, "node-name", node);
+		json_set_str(a, "driver", "nbd");
+		json_set_str(a, "node-name", node);
 		json_object_object_add(a, "server", sockaddr(host, port, path, false));
-		put_str(a, "export", d->device);
+		json_set_str(a, "export", d->device);
 		if (cmd(r->src, "blockdev-add", a, NULL, r->err) < 0) {
 			free(node);
 			goto out;
 		}
 		d->node = node;
 		a = obj();
-		put_str(a, "job-id", node);
-		put_str(a, "device", d->device);
-		put_str(a, "target", node);
-		put_str(a, "sync", "full");
+		json_set_str(a, "job-id", node);
+		json_set_str(a, "device", d->device);
+		json_set_str(a, "target", node);
+		json_set_str(a, "sync", "full");
 		if (cmd(r->src, "blockdev-mirror", a, NULL, r->err) < 0)
 			goto out;
 		d->job = true;
@@ -295,17 +279,17 @@ static int mirrors_ready(struct run *r, struct migrate_progress *p)
 	p->transferred = p->remaining = p->total = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *j = json_object_array_get_idx(jobs, i);
-		if (!disk_of_job(r, get_str(j, "device") ? get_str(j, "device") : ""))
+		if (!disk_of_job(r, json_member_str(j, "device") ? json_member_str(j, "device") : ""))
 			continue;
 		seen++;
-		json_object *rd = get_obj(j, "ready");
+		json_object *rd = json_member(j, "ready");
 		ready += rd && json_object_get_boolean(rd);
 		uint64_t off = (uint64_t)get_int(j, "offset"), len = (uint64_t)get_int(j, "len");
 		p->transferred += off;
 		p->total += len;
 		p->remaining += len > off ? len - off : 0;
-		if (get_str(j, "error")) {
-			vm_set_err(r->err, "mirror of %s: %s", get_str(j, "device"), get_str(j, "error"));
+		if (json_member_str(j, "error")) {
+			vm_set_err(r->err, "mirror of %s: %s", json_member_str(j, "device"), json_member_str(j, "error"));
 			json_object_put(jobs);
 			return -1;
 		}
@@ -329,7 +313,7 @@ static int end_mirrors(struct run *r, bool force)
 		if (!r->disks[i].job)
 			continue;
 		json_object *a = obj();
-		put_str(a, "device", r->disks[i].node);
+		json_set_str(a, "device", r->disks[i].node);
 		if (force)
 			json_object_object_add(a, "force", json_object_new_boolean(true));
 		if (force)
@@ -346,7 +330,7 @@ static int end_mirrors(struct run *r, bool force)
 		}
 		size_t left = 0, n = json_object_array_length(jobs);
 		for (size_t i = 0; i < n; i++)
-			left += disk_of_job(r, get_str(json_object_array_get_idx(jobs, i), "device") ?: "") != NULL;
+			left += disk_of_job(r, json_member_str(json_object_array_get_idx(jobs, i), "device") ?: "") != NULL;
 		json_object_put(jobs);
 		if (!left)
 			break;
@@ -361,7 +345,7 @@ static int end_mirrors(struct run *r, bool force)
 		if (!r->disks[i].node)
 			continue;
 		json_object *a = obj();
-		put_str(a, "node-name", r->disks[i].node);
+		json_set_str(a, "node-name", r->disks[i].node);
 		cmd_quiet(r->src, "blockdev-del", a);
 		free(r->disks[i].node);
 		r->disks[i].node = NULL;
@@ -380,13 +364,13 @@ static void stop_nbd(struct run *r)
 
 static void parse_progress(json_object *info, struct migrate_progress *p)
 {
-	json_object *ram = get_obj(info, "ram");
-	p->status = get_str(info, "status");
+	json_object *ram = json_member(info, "ram");
+	p->status = json_member_str(info, "status");
 	p->phase = "ram";
 	p->transferred = (uint64_t)get_int(ram, "transferred");
 	p->remaining = (uint64_t)get_int(ram, "remaining");
 	p->total = (uint64_t)get_int(ram, "total");
-	json_object *mbps = get_obj(ram, "mbps");
+	json_object *mbps = json_member(ram, "mbps");
 	p->mbps = mbps ? json_object_get_double(mbps) : 0;
 	p->dirty_rate = (uint64_t)get_int(ram, "dirty-pages-rate");
 	p->iterations = (uint64_t)get_int(ram, "dirty-sync-count");
@@ -443,7 +427,7 @@ static int cancel_and_wait(struct run *r, const char *why)
 		json_object *info = query(r);
 		r->err = keep;
 		free(e);
-		const char *st = info ? get_str(info, "status") : NULL;
+		const char *st = info ? json_member_str(info, "status") : NULL;
 		bool done = !st || !strcmp(st, "cancelled") || !strcmp(st, "failed") || !strcmp(st, "completed");
 		json_object_put(info);
 		if (done)
@@ -464,7 +448,7 @@ static int wait_dest_runs(struct run *r, bool was_running, struct migrate_result
 		json_object *st = NULL;
 		if (cmd(r->o->dest, "query-status", NULL, &st, r->err) < 0)
 			return -1;
-		const char *s = get_str(st, "status");
+		const char *s = json_member_str(st, "status");
 		bool ok = s && (was_running ? !strcmp(s, "running") : strcmp(s, "inmigrate") && strcmp(s, "prelaunch"));
 		char *copy = s ? xstrdup(s) : NULL;
 		json_object_put(st);
@@ -493,8 +477,8 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 	json_object *st = NULL, *a;
 	if (cmd(src, "query-status", NULL, &st, err) < 0)
 		return -1;
-	const char *s0 = get_str(st, "status");
-	bool was_running = json_object_get_boolean(get_obj(st, "running"));
+	const char *s0 = json_member_str(st, "status");
+	bool was_running = json_member_bool(st, "running");
 	if (s0 && (!strcmp(s0, "inmigrate") || !strcmp(s0, "postmigrate") || !strcmp(s0, "finish-migrate"))) {
 		vm_set_err(err, "the VM is %s: nothing to migrate", s0);
 		json_object_put(st);
@@ -504,7 +488,7 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 	json_object *info = NULL;
 	if (cmd(src, "query-migrate", NULL, &info, err) < 0)
 		return -1;
-	const char *s1 = get_str(info, "status");
+	const char *s1 = json_member_str(info, "status");
 	if (s1 && (!strcmp(s1, "active") || !strcmp(s1, "setup") || !strcmp(s1, "postcopy-active") ||
 		   !strcmp(s1, "pre-switchover") || !strcmp(s1, "device"))) {
 		vm_set_err(err, "a migration is already under way (%s)", s1);
@@ -558,7 +542,7 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 	}
 
 	a = obj();
-	put_str(a, "uri", o->uri);
+	json_set_str(a, "uri", o->uri);
 	if (cmd(src, "migrate", a, NULL, err) < 0) {
 		undo(&r);
 		goto out;
@@ -586,7 +570,7 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 			break;
 		}
 		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
-			const char *why = get_str(info, "error-desc");
+			const char *why = json_member_str(info, "error-desc");
 			/* a destination without postcopy fails at the source's advice;
 			 * without its QMP we could not ask beforehand */
 			vm_set_err(err, "%s%s%s", why ? why : "the migration ", why ? "" : status,
@@ -606,7 +590,7 @@ int migrate_run(struct qmp *src, const struct migrate_opts *o, struct migrate_re
 				goto out;
 			}
 			a = obj();
-			put_str(a, "state", "pre-switchover");
+			json_set_str(a, "state", "pre-switchover");
 			if (cmd(src, "migrate-continue", a, NULL, err) < 0) {
 				cancel_and_wait(&r, *err);
 				undo(&r);
