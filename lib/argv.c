@@ -212,9 +212,14 @@ static const char *pci_or_ccw(struct ctx *x, const char *pci)
 /* The bus USB devices attach to: a qemu-xhci (id usb) on virt machines and
  * for USB 3.0, else the machine's own controller from -usb (UTM's choice),
  * whose first bus QEMU names usb-bus.0. */
+bool usb_is_xhci(const struct vm_config *c)
+{
+	return has_prefix(c->machine ? c->machine : "", "virt") || strcmp(c->usb, "2.0");
+}
+
 static const char *usb_bus_name(const struct vm_config *c)
 {
-	return has_prefix(c->machine, "virt") || strcmp(c->usb, "2.0") ? "usb.0" : "usb-bus.0";
+	return usb_is_xhci(c) ? "usb.0" : "usb-bus.0";
 }
 
 static int add_usb_bus(struct ctx *x)
@@ -575,8 +580,10 @@ static int serials(struct ctx *x)
 	return 0;
 }
 
-static const char *default_display_device(const struct vm_config *c)
+const char *display_device(const struct vm_config *c)
 {
+	if (c->display_device)
+		return c->display_device;
 	if (config_is_x86(c))
 		return has_prefix(c->machine, "q35") ? "virtio-vga" : "VGA";
 	if (has_prefix(c->machine, "virt"))
@@ -691,7 +698,7 @@ static int display(struct ctx *x)
 		return -1;
 	if (!strcmp(d.kind, "none"))
 		return 0;
-	const char *dev = c->display_device ? c->display_device : default_display_device(c);
+	const char *dev = display_device(c);
 	if (dev) {
 		struct qopt *o = qopt_new(NULL);
 		qopt_add_checked(o, NULL, dev, &grammar_device, "display_device");

@@ -69,6 +69,13 @@ int drive_boot_index(const struct vm_config *c, const struct vm_drive *d);
  * device is hot-plugged into a root port, not onto the root bus, and
  * argv_build gives it ARGV_SPARE_ROOT_PORTS spare ones, as libvirt does. */
 bool machine_is_pcie(const struct vm_config *c);
+/* The display device the VM gets: display_device, else the machine's own
+ * (virtio-vga on q35, VGA on pc, virtio-gpu-pci on virt; NULL without PCI).
+ * vm-argv and the libvirt XML name the same one. */
+const char *display_device(const struct vm_config *c);
+/* Is the USB controller (usb not "none") a qemu-xhci: on virt machines and
+ * for USB 3.0; else the machine's own (-usb). */
+bool usb_is_xhci(const struct vm_config *c);
 #define ARGV_SPARE_ROOT_PORTS 4
 /* A NIC's -netdev and its -device (or, without a model, the on-board -net
  * nic), as argv_build gives them (vm-argv --libvirt's <qemu:commandline>

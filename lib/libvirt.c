@@ -536,15 +536,6 @@ static const char *video_model(const char *dev)
 	return NULL;
 }
 
-static const char *default_display_device(const struct vm_config *c)
-{
-	if (config_is_x86(c))
-		return has_prefix(c->machine, "q35") ? "virtio-vga" : "VGA";
-	if (has_prefix(c->machine, "virt"))
-		return "virtio-gpu-pci";
-	return config_has_pci(c) ? "VGA" : NULL;
-}
-
 static const char *sound_model(const char *s)
 {
 	static const char *const map[][2] = {
@@ -565,7 +556,7 @@ static void devices(struct lv *x)
 	 * machine's own (-usb): UHCI on pc, OHCI on mac99 and pseries */
 	if (!strcmp(c->usb, "none")) {
 		elem(x->devices, "controller", "type", "usb", "model", "none", NULL);
-	} else if (has_prefix(c->machine ? c->machine : "", "virt") || strcmp(c->usb, "2.0")) {
+	} else if (usb_is_xhci(c)) {
 		elem(x->devices, "controller", "type", "usb", "index", "0", "model", "qemu-xhci", NULL);
 	} else if (machine_is_pcie(c)) {
 		/* q35's EHCI and its UHCI companions share slot 0x1d, where
@@ -582,7 +573,7 @@ static void devices(struct lv *x)
 		xmlNodePtr g = elem(x->devices, "graphics", "type", c->display, NULL);
 		/* a socket libvirt names (virsh domdisplay), as vm-run's RUNTIME/vnc.sock */
 		elem(g, "listen", "type", "socket", NULL);
-		const char *dev = c->display_device ? c->display_device : default_display_device(c);
+		const char *dev = display_device(c);
 		const char *model = dev ? video_model(dev) : NULL;
 		if (dev && !model) {
 			warn(x, "display_device = %s: not a libvirt video model; in <qemu:commandline>", dev);
