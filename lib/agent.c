@@ -126,11 +126,13 @@ fail:
 	return -1;
 }
 
-struct agent *agent_open_fd(int fd, const char *vm_name, int sync_ms, char **err)
+/* An agent on q (its turn's lock lock_fd, or -1), once it answers the
+ * sync; NULL with *err and errno, q and lock_fd closed. */
+static struct agent *agent_new(struct qmp *q, int lock_fd, const char *vm_name, int sync_ms, char **err)
 {
 	struct agent *a = xcalloc(1, sizeof *a);
-	a->lock_fd = -1;
-	a->q = qmp_open_plain(fd, AGENT_CMD_MS);
+	a->q = q;
+	a->lock_fd = lock_fd;
 	a->name = xstrdup(vm_name);
 	if (sync_agent(a, sync_ms, err) < 0) {
 		int e = errno;
@@ -139,6 +141,11 @@ struct agent *agent_open_fd(int fd, const char *vm_name, int sync_ms, char **err
 		return NULL;
 	}
 	return a;
+}
+
+struct agent *agent_open_fd(int fd, const char *vm_name, int sync_ms, char **err)
+{
+	return agent_new(qmp_open_plain(fd, AGENT_CMD_MS), -1, vm_name, sync_ms, err);
 }
 
 /* The turn of this client: the lock's fd, or -1 with *err and errno. */
@@ -207,17 +214,7 @@ struct agent *agent_connect(const char *dir, const char *vm_name, int lock_ms, i
 		errno = en;
 		return NULL;
 	}
-	struct agent *a = xcalloc(1, sizeof *a);
-	a->q = q;
-	a->lock_fd = lfd;
-	a->name = xstrdup(vm_name);
-	if (sync_agent(a, sync_ms, err) < 0) {
-		int en = errno;
-		agent_close(a);
-		errno = en;
-		return NULL;
-	}
-	return a;
+	return agent_new(q, lfd, vm_name, sync_ms, err);
 }
 
 void agent_close(struct agent *a)
