@@ -5,16 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* All of it, or until an error: a stuck reader gets a second per try. */
-static void write_all(int fd, const char *p, size_t n)
-{
-	for (ssize_t w; n > 0; p += w > 0 ? w : 0, n -= w > 0 ? (size_t)w : 0) {
-		if ((w = write(fd, p, n)) < 0 && errno == EAGAIN)
-			poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, 1000);
-		else if (w < 0 && errno != EINTR)
-			return;
-	}
-}
+#include "util.h"
 
 void console_relay_init(struct console_relay *r, int con, bool raw, bool *leave)
 {
@@ -42,7 +33,7 @@ void console_relay_io(void *relay, const struct pollfd *pf, int n)
 	if (r->i_con >= 0 && r->i_con < n && pf[r->i_con].revents) {
 		ssize_t k = read(r->con, buf, sizeof buf);
 		if (k > 0) {
-			write_all(r->out, buf, (size_t)k);
+			(void)write_full(r->out, buf, (size_t)k);
 		} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
 			close(r->con);
 			r->con = -1;
@@ -55,7 +46,7 @@ void console_relay_io(void *relay, const struct pollfd *pf, int n)
 		char *esc = r->raw ? memchr(buf, CONSOLE_ESCAPE_KEY, (size_t)k) : NULL;
 		if (esc && r->leave)
 			*r->leave = true;
-		write_all(r->con, buf, esc ? (size_t)(esc - buf) : (size_t)k);
+		(void)write_full(r->con, buf, esc ? (size_t)(esc - buf) : (size_t)k);
 	} else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
 		/* End of input: keep showing the console (no half-close: QEMU
 		 * would take it for a disconnect). */
@@ -68,5 +59,5 @@ void console_relay_drain(struct console_relay *r)
 	char buf[16384];
 	for (ssize_t k; r->con >= 0 && ((k = read(r->con, buf, sizeof buf)) > 0 || (k < 0 && errno == EINTR));)
 		if (k > 0)
-			write_all(r->out, buf, (size_t)k);
+			(void)write_full(r->out, buf, (size_t)k);
 }

@@ -81,7 +81,8 @@ void shell_quote(struct buf *b, const char *s);
 
 /* Files. write_file_atomic: temp file beside path, fsync, rename, fsync dir. */
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode);
-/* All of p to fd (retrying after signals): 0, or -1 with errno. */
+/* All of p to fd (retrying after signals, waiting for room on a
+ * non-blocking fd): 0, or -1 with errno. */
 int write_full(int fd, const void *p, size_t n);
 char *read_file(const char *path, size_t *len); /* NULL + errno on failure */
 /* A configuration file: a regular file (not a symbolic link, FIFO or
