@@ -197,11 +197,12 @@ if command -v tmux >/dev/null; then
 	tm() { tmux -L "utmkit-qmp-$$" "$@"; }
 	at_exit "tmux -L utmkit-qmp-$$ kill-server 2>/dev/null"
 	screen() { tm capture-pane -p -t repl -S -100; }
-	# wait_screen PATTERN: until the screen shows PATTERN (grep -E)
+	# wait_screen PATTERN: until the screen shows PATTERN (grep -E), up to 15 s
+	# (a busy host running three test files at once once took over 5 s)
 	wait_screen() {
 		_i=0
 		while ! screen | grep -Eq -- "$1"; do
-			[ "$_i" -ge 50 ] && return 1
+			[ "$_i" -ge 150 ] && return 1
 			sleep 0.1
 			_i=$((_i + 1))
 		done
